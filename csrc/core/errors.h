@@ -1,0 +1,34 @@
+// Errors the core reports. The N-API layer turns each kind into the matching JS error class;
+// the core never exits or aborts.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace microadam {
+
+// A value of the wrong kind (maps to TypeError).
+class TypeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// A value out of its allowed range, or sizes that do not match (maps to RangeError).
+class RangeError : public std::out_of_range {
+ public:
+  using std::out_of_range::out_of_range;
+};
+
+// A state used while another step on it is in flight, or after it was released.
+class StateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// nonFinite: 'error' and a gradient held NaN or Inf.
+class NonFiniteGradientError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace microadam

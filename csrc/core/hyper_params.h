@@ -1,0 +1,34 @@
+// Per-step hyperparameters and the float32 scalars derived from them once on the host
+// (docs/algorithm.md, "Numbers").
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace microadam {
+
+enum class NonFinitePolicy : uint8_t { Skip = 0, Error = 1, Ignore = 2 };
+
+struct HyperParams {
+  double lr = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weightDecay = 0.0;
+  double alpha = 0.0;
+};
+
+// Throws RangeError naming the offending hyperparameter.
+void validateHyperParams(const HyperParams& hp);
+
+struct StepScalars {
+  float lr, eps, alpha, oneMinusAlpha, decay, c1, c2;
+  bool hasDecay, hasAlpha;
+  std::vector<float> beta1Powers;  // p1[age], age = 0..m-1
+  std::vector<float> beta2Powers;  // p2[age]
+};
+
+// Scalars for the step that makes the counter equal to `step` (t >= 1).
+StepScalars makeStepScalars(const HyperParams& hp, uint64_t step, uint32_t window);
+
+}  // namespace microadam

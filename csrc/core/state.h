@@ -1,0 +1,97 @@
+// The MicroAdam state of one tensor (docs/algorithm.md, "State"). The base class holds what
+// every backend shares (layout, step counter, the busy flag); a backend subclass owns the
+// buffers where its engine can reach them (host memory here, device memory for CUDA).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "layout.h"
+
+namespace microadam {
+
+enum class Device : uint8_t { Cpu = 0, Cuda = 1 };
+
+// Host memory to copy the five buffers into, each sized by the layout (codeBytes,
+// bucketCount, bucketCount, window*rowLength, window*rowLength).
+struct SnapshotTarget {
+  uint8_t* errorCodes = nullptr;
+  uint16_t* errorMin = nullptr;
+  uint16_t* errorMax = nullptr;
+  uint16_t* windowIndices = nullptr;
+  uint16_t* windowValues = nullptr;
+};
+
+// Non-owning views of snapshot buffers (a JS typed array, say), checked against the layout.
+struct SnapshotView {
+  uint64_t step = 0;
+  const uint8_t* errorCodes = nullptr;
+  uint64_t errorCodesLength = 0;
+  const uint16_t* errorMin = nullptr;
+  uint64_t errorMinLength = 0;
+  const uint16_t* errorMax = nullptr;
+  uint64_t errorMaxLength = 0;
+  const uint16_t* windowIndices = nullptr;
+  uint64_t windowIndicesLength = 0;
+  const uint16_t* windowValues = nullptr;
+  uint64_t windowValuesLength = 0;
+};
+
+class OptimizerState {
+ public:
+  explicit OptimizerState(const StateConfig& config) : layout_(config) {}
+  virtual ~OptimizerState() = default;
+  OptimizerState(const OptimizerState&) = delete;
+  OptimizerState& operator=(const OptimizerState&) = delete;
+
+  virtual Device device() const = 0;
+  virtual void copyTo(const SnapshotTarget& target) const = 0;
+  // Checks every field (lengths, index ranges, padding) before changing anything; throws
+  // RangeError naming the field otherwise.
+  virtual void restore(const SnapshotView& view) = 0;
+
+  const StateLayout& layout() const { return layout_; }
+  // Atomic so JS may read the counter while an async step runs.
+  uint64_t step() const { return step_.load(std::memory_order_relaxed); }
+  void setStep(uint64_t step) { step_.store(step, std::memory_order_relaxed); }
+  uint64_t numel() const { return layout_.numel(); }
+
+  // One step at a time per state: a second caller is refused instead of racing.
+  bool tryAcquire() { return !busy_.exchange(true, std::memory_order_acquire); }
+  void release() { busy_.store(false, std::memory_order_release); }
+  bool busy() const { return busy_.load(std::memory_order_acquire); }
+
+ protected:
+  void validateSnapshot(const SnapshotView& view) const;
+
+ private:
+  StateLayout layout_;
+  std::atomic<uint64_t> step_{0};
+  std::atomic<bool> busy_{false};
+};
+
+// State whose buffers are in host memory, stepped by the CPU engine.
+class HostState final : public OptimizerState {
+ public:
+  explicit HostState(const StateConfig& config);
+
+  Device device() const override { return Device::Cpu; }
+  void copyTo(const SnapshotTarget& target) const override;
+  void restore(const SnapshotView& view) override;
+
+  uint8_t* errorCodes() { return errorCodes_.data(); }
+  uint16_t* errorMin() { return errorMin_.data(); }
+  uint16_t* errorMax() { return errorMax_.data(); }
+  uint16_t* windowIndices() { return windowIndices_.data(); }
+  uint16_t* windowValues() { return windowValues_.data(); }
+
+ private:
+  std::vector<uint8_t> errorCodes_;
+  std::vector<uint16_t> errorMin_;
+  std::vector<uint16_t> errorMax_;
+  std::vector<uint16_t> windowIndices_;
+  std::vector<uint16_t> windowValues_;
+};
+
+}  // namespace microadam

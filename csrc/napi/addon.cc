@@ -1,0 +1,86 @@
+// Module entry: registers the NativeState class and the step functions.
+#include <napi.h>
+
+#include <thread>
+
+#include "../core/thread_pool.h"
+#include "addon_data.h"
+#include "js_args.h"
+#include "js_errors.h"
+#include "state_wrap.h"
+#include "step_call.h"
+
+#if MICROADAM_WITH_CUDA
+#include "cuda/device_probe.h"
+#endif
+
+namespace microadam::napi {
+
+namespace {
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    const uint64_t threads = requireInteger(info[0], "threads", 1, 1024);
+    ThreadPool::shared().setThreadCount(unsigned(threads));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ThreadPool::shared().threadCount());
+}
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
+  o.Set("compiler", __VERSION__);
+  Napi::Object cuda = Napi::Object::New(env);
+#if MICROADAM_WITH_CUDA
+  const cuda::RuntimeProbe probe = cuda::probeRuntime();
+  cuda.Set("compiled", true);
+  cuda.Set("usable", probe.usable);
+  cuda.Set("runtimeVersion", double(probe.runtimeVersion));
+  cuda.Set("errorCode", double(probe.errorCode));
+  cuda.Set("error", probe.error);
+  Napi::Array devices = Napi::Array::New(env, probe.devices.size());
+  for (size_t i = 0; i < probe.devices.size(); ++i) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", double(probe.devices[i].index));
+    d.Set("name", probe.devices[i].name);
+    d.Set("totalMemoryBytes", double(probe.devices[i].totalMemoryBytes));
+    d.Set("computeCapability", std::to_string(probe.devices[i].computeMajor) + "." +
+                                   std::to_string(probe.devices[i].computeMinor));
+    devices.Set(uint32_t(i), d);
+  }
+  cuda.Set("devices", devices);
+#else
+  cuda.Set("compiled", false);
+  cuda.Set("usable", false);
+  cuda.Set("error", "this build has no CUDA backend (no CUDA compiler was found, or MICROADAM_CUDA=OFF)");
+  cuda.Set("devices", Napi::Array::New(env));
+#endif
+  o.Set("cuda", cuda);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->stateConstructor = Napi::Persistent(StateWrap::DefineClass(env));
+  env.SetInstanceData(data);
+  exports.Set("NativeState", data->stateConstructor.Value());
+  exports.Set("step", Napi::Function::New(env, StepSync, "step"));
+  exports.Set("stepAsync", Napi::Function::New(env, StepAsync, "stepAsync"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace microadam::napi
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return microadam::napi::Init(env, exports); }
+
+NODE_API_MODULE(microadam_native, InitModule)

@@ -1,0 +1,13 @@
+// Per-environment data: the addon is context-aware, so each worker thread that loads it gets
+// its own class constructor.
+#pragma once
+
+#include <napi.h>
+
+namespace microadam::napi {
+
+struct AddonData {
+  Napi::FunctionReference stateConstructor;
+};
+
+}  // namespace microadam::napi

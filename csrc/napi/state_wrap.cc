@@ -1,0 +1,161 @@
+#include "state_wrap.h"
+
+#include "../core/errors.h"
+#include "addon_data.h"
+#include "js_args.h"
+#include "js_errors.h"
+
+namespace microadam::napi {
+
+namespace {
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+StateConfig readConfig(const Napi::Object& o) {
+  StateConfig c;
+  c.numel = requireInteger(o.Get("numel"), "options.numel", 1, kMaxSafeInteger);
+  c.window = uint32_t(requireInteger(o.Get("window"), "options.window", 1, 1024));
+  c.density = requireNumber(o.Get("density"), "options.density");
+  c.topkBlockSize = uint32_t(requireInteger(o.Get("topkBlockSize"), "options.topkBlockSize", 1, 65536));
+  c.quantBlockSize = uint32_t(requireInteger(o.Get("quantBlockSize"), "options.quantBlockSize", 2, 65536));
+  return c;
+}
+
+template <typename T>
+const T* typedData(const Napi::TypedArray& t) {
+  return reinterpret_cast<const T*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+}
+}  // namespace
+
+Napi::Function StateWrap::DefineClass(Napi::Env env) {
+  return ObjectWrap<StateWrap>::DefineClass(
+      env, "NativeState",
+      {
+          InstanceAccessor<&StateWrap::Numel>("numel"),
+          InstanceAccessor<&StateWrap::Step>("step"),
+          InstanceAccessor<&StateWrap::StateBytes>("stateBytes"),
+          InstanceAccessor<&StateWrap::Busy>("busy"),
+          InstanceAccessor<&StateWrap::Device>("device"),
+          InstanceMethod<&StateWrap::Layout>("layout"),
+          InstanceMethod<&StateWrap::Snapshot>("snapshot"),
+          InstanceMethod<&StateWrap::Restore>("restore"),
+          InstanceMethod<&StateWrap::Dispose>("dispose"),
+      });
+}
+
+StateWrap::StateWrap(const Napi::CallbackInfo& info) : ObjectWrap<StateWrap>(info) {
+  callGuarded(info, [&]() -> Napi::Value {
+    Napi::Object options = requireObject(info[0], "options");
+    state_ = std::make_shared<HostState>(readConfig(options));
+    return info.Env().Undefined();
+  });
+}
+
+std::shared_ptr<OptimizerState> StateWrap::state() const {
+  if (!state_) throw StateError("this MicroAdam state was disposed");
+  return state_;
+}
+
+Napi::Value StateWrap::Numel(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->numel())); });
+}
+
+Napi::Value StateWrap::Step(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->step())); });
+}
+
+Napi::Value StateWrap::StateBytes(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->layout().stateBytes())); });
+}
+
+Napi::Value StateWrap::Busy(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&] { return Napi::Boolean::New(info.Env(), state()->busy()); });
+}
+
+Napi::Value StateWrap::Device(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&] {
+    return Napi::String::New(info.Env(), state()->device() == Device::Cuda ? "cuda" : "cpu");
+  });
+}
+
+Napi::Value StateWrap::Layout(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    const StateLayout& l = state()->layout();
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("numel", double(l.numel()));
+    o.Set("window", double(l.config().window));
+    o.Set("density", l.config().density);
+    o.Set("topkBlockSize", double(l.config().topkBlockSize));
+    o.Set("quantBlockSize", double(l.config().quantBlockSize));
+    o.Set("blockCount", double(l.blockCount()));
+    o.Set("bucketCount", double(l.bucketCount()));
+    o.Set("rowLength", double(l.rowLength()));
+    o.Set("stateBytes", double(l.stateBytes()));
+    return o;
+  });
+}
+
+Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    std::shared_ptr<OptimizerState> s = state();
+    if (s->busy()) throw StateError("cannot snapshot a state while a step on it is in flight");
+    const StateLayout& l = s->layout();
+    const size_t windowSize = size_t(l.config().window) * l.rowLength();
+    Napi::Env env = info.Env();
+    auto codes = Napi::Uint8Array::New(env, l.codeBytes());
+    auto mins = Napi::Uint16Array::New(env, l.bucketCount());
+    auto maxs = Napi::Uint16Array::New(env, l.bucketCount());
+    auto indices = Napi::Uint16Array::New(env, windowSize);
+    auto values = Napi::Uint16Array::New(env, windowSize);
+    s->copyTo(SnapshotTarget{codes.Data(), mins.Data(), maxs.Data(), indices.Data(), values.Data()});
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("step", double(s->step()));
+    o.Set("errorCodes", codes);
+    o.Set("errorMin", mins);
+    o.Set("errorMax", maxs);
+    o.Set("windowIndices", indices);
+    o.Set("windowValues", values);
+    return o;
+  });
+}
+
+Napi::Value StateWrap::Restore(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    std::shared_ptr<OptimizerState> s = state();
+    Napi::Object o = requireObject(info[0], "snapshot");
+    SnapshotView v;
+    v.step = requireInteger(o.Get("step"), "snapshot.step", 0, kMaxSafeInteger);
+    auto codes = requireTypedArray(o.Get("errorCodes"), napi_uint8_array, "snapshot.errorCodes");
+    auto mins = requireTypedArray(o.Get("errorMin"), napi_uint16_array, "snapshot.errorMin");
+    auto maxs = requireTypedArray(o.Get("errorMax"), napi_uint16_array, "snapshot.errorMax");
+    auto indices = requireTypedArray(o.Get("windowIndices"), napi_uint16_array, "snapshot.windowIndices");
+    auto values = requireTypedArray(o.Get("windowValues"), napi_uint16_array, "snapshot.windowValues");
+    v.errorCodes = typedData<uint8_t>(codes);
+    v.errorCodesLength = codes.ElementLength();
+    v.errorMin = typedData<uint16_t>(mins);
+    v.errorMinLength = mins.ElementLength();
+    v.errorMax = typedData<uint16_t>(maxs);
+    v.errorMaxLength = maxs.ElementLength();
+    v.windowIndices = typedData<uint16_t>(indices);
+    v.windowIndicesLength = indices.ElementLength();
+    v.windowValues = typedData<uint16_t>(values);
+    v.windowValuesLength = values.ElementLength();
+    if (!s->tryAcquire()) throw StateError("cannot restore a state while a step on it is in flight");
+    try {
+      s->restore(v);
+    } catch (...) {
+      s->release();
+      throw;
+    }
+    s->release();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value StateWrap::Dispose(const Napi::CallbackInfo& info) {
+  // A step in flight holds its own reference; the memory goes when the last holder lets go.
+  state_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace microadam::napi

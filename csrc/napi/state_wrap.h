@@ -1,0 +1,35 @@
+// JS class NativeState: owns one core state through a shared_ptr, so an async step in flight
+// keeps the memory alive even if the JS object is disposed or collected meanwhile.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "../core/state.h"
+
+namespace microadam::napi {
+
+class StateWrap : public Napi::ObjectWrap<StateWrap> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env);
+  explicit StateWrap(const Napi::CallbackInfo& info);
+
+  // The state, or a StateError if it was disposed.
+  std::shared_ptr<OptimizerState> state() const;
+
+ private:
+  Napi::Value Numel(const Napi::CallbackInfo& info);
+  Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value StateBytes(const Napi::CallbackInfo& info);
+  Napi::Value Layout(const Napi::CallbackInfo& info);
+  Napi::Value Busy(const Napi::CallbackInfo& info);
+  Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value Snapshot(const Napi::CallbackInfo& info);
+  Napi::Value Restore(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<OptimizerState> state_;
+};
+
+}  // namespace microadam::napi

@@ -1,0 +1,174 @@
+#include "step_call.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/cpu_engine.h"
+#include "../core/errors.h"
+#include "addon_data.h"
+#include "js_args.h"
+#include "js_errors.h"
+#include "state_wrap.h"
+
+namespace microadam::napi {
+
+namespace {
+
+constexpr uint32_t kHyperFields = 6;  // lr, beta1, beta2, eps, weightDecay, alpha
+
+// Everything one call needs, parsed and checked on the JS thread. The references keep the
+// typed arrays' memory alive while an async step runs.
+struct StepBatch {
+  std::vector<std::shared_ptr<OptimizerState>> states;
+  std::vector<TensorStep> steps;
+  std::vector<Napi::Reference<Napi::Value>> keepAlive;
+  NonFinitePolicy policy = NonFinitePolicy::Skip;
+
+  // Marks every state busy, or none (and throws) if one already is.
+  void acquire() {
+    for (size_t i = 0; i < states.size(); ++i)
+      if (!states[i]->tryAcquire()) {
+        for (size_t j = 0; j < i; ++j) states[j]->release();
+        throw StateError("states[" + std::to_string(i) +
+                         "] is busy: a step on it is in flight (await it before stepping again)");
+      }
+  }
+  void release() {
+    for (auto& s : states) s->release();
+  }
+};
+
+TensorView readTensor(const Napi::Value& value, Dtype dtype, const std::string& name) {
+  const napi_typedarray_type want = dtype == Dtype::F32 ? napi_float32_array : napi_uint16_array;
+  Napi::TypedArray t = requireTypedArray(value, want, name);
+  TensorView view;
+  view.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  view.numel = t.ElementLength();
+  view.dtype = dtype;
+  return view;
+}
+
+StepBatch parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
+  Napi::Env env = info.Env();
+  auto* data = env.GetInstanceData<AddonData>();
+  Napi::Array states = requireArray(info[0], "states");
+  Napi::Array params = requireArray(info[1], "params");
+  Napi::Array grads = requireArray(info[2], "grads");
+  Napi::TypedArray dtypes = requireTypedArray(info[3], napi_uint8_array, "dtypes");
+  Napi::TypedArray hyper = requireTypedArray(info[4], napi_float64_array, "hyper");
+  const uint64_t policy = requireInteger(info[5], "policy", 0, 2);
+  const uint32_t count = states.Length();
+  if (params.Length() != count || grads.Length() != count)
+    throw RangeError("params and grads must have one entry per state (" + std::to_string(count) +
+                     "), received " + std::to_string(params.Length()) + " and " + std::to_string(grads.Length()));
+  if (dtypes.ElementLength() != 2 * size_t(count))
+    throw RangeError("dtypes must have 2 entries per state, received " + std::to_string(dtypes.ElementLength()));
+  if (hyper.ElementLength() != kHyperFields * size_t(count))
+    throw RangeError("hyper must have 6 entries per state, received " + std::to_string(hyper.ElementLength()));
+  const uint8_t* dtypeCodes = static_cast<const uint8_t*>(dtypes.ArrayBuffer().Data()) + dtypes.ByteOffset();
+  const double* hyperValues =
+      reinterpret_cast<const double*>(static_cast<const uint8_t*>(hyper.ArrayBuffer().Data()) + hyper.ByteOffset());
+
+  StepBatch batch;
+  batch.policy = NonFinitePolicy(policy);
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    Napi::Value stateValue = states.Get(i);
+    if (!stateValue.IsObject() || !stateValue.As<Napi::Object>().InstanceOf(data->stateConstructor.Value()))
+      throw TypeError("Expected a NativeState for states" + index + " but received " + describeValue(stateValue));
+    std::shared_ptr<OptimizerState> state = StateWrap::Unwrap(stateValue.As<Napi::Object>())->state();
+    if (state->device() != Device::Cpu)
+      throw TypeError("states" + index + " lives on a device this build cannot step");
+    for (int k = 0; k < 2; ++k)
+      if (dtypeCodes[2 * i + k] > 2) throw RangeError("dtypes" + index + " is not a known dtype code");
+    TensorStep step;
+    step.state = static_cast<HostState*>(state.get());
+    step.params = readTensor(params.Get(i), Dtype(dtypeCodes[2 * i]), "params" + index);
+    step.grads = readTensor(grads.Get(i), Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
+    const double* h = hyperValues + kHyperFields * i;
+    step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
+    batch.steps.push_back(step);
+    batch.states.push_back(std::move(state));
+    if (keepAlive) {
+      batch.keepAlive.push_back(Napi::Persistent(params.Get(i)));
+      batch.keepAlive.push_back(Napi::Persistent(grads.Get(i)));
+    }
+  }
+  validateSteps(batch.steps);
+  return batch;
+}
+
+Napi::Object reportToJs(Napi::Env env, const StepReport& report) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("skipped", report.skipped);
+  return result;
+}
+
+class StepWorker : public Napi::AsyncWorker {
+ public:
+  StepWorker(Napi::Env env, StepBatch batch)
+      : Napi::AsyncWorker(env, "microadam.step"), batch_(std::move(batch)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      report_ = cpuStep(batch_.steps, batch_.policy);
+    } catch (...) {
+      failure_ = classifyCurrentException();
+      failed_ = true;
+    }
+  }
+
+  void OnOK() override {
+    batch_.release();
+    if (failed_)
+      deferred_.Reject(toJsError(Env(), failure_).Value());
+    else
+      deferred_.Resolve(reportToJs(Env(), report_));
+  }
+
+  void OnError(const Napi::Error& error) override {
+    batch_.release();
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  StepBatch batch_;
+  Napi::Promise::Deferred deferred_;
+  StepReport report_;
+  FailureInfo failure_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+Napi::Value StepSync(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    StepBatch batch = parseBatch(info, false);
+    batch.acquire();
+    StepReport report;
+    try {
+      report = cpuStep(batch.steps, batch.policy);
+    } catch (...) {
+      batch.release();
+      throw;
+    }
+    batch.release();
+    return reportToJs(info.Env(), report);
+  });
+}
+
+Napi::Value StepAsync(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    StepBatch batch = parseBatch(info, true);
+    batch.acquire();
+    auto* worker = new StepWorker(info.Env(), std::move(batch));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace microadam::napi

@@ -1,0 +1,83 @@
+// Public types of microadam-native. The algorithm they describe is defined in docs/algorithm.md.
+
+/** Element type of a tensor: IEEE float32, bfloat16 or IEEE float16. */
+export type Dtype = "f32" | "bf16" | "f16";
+
+/** A 16-bit tensor: the raw bits of each element in a Uint16Array. */
+export interface HalfTensor {
+  data: Uint16Array;
+  dtype: "bf16" | "f16";
+}
+
+/** A float32 tensor given with its dtype spelled out. */
+export interface Float32Tensor {
+  data: Float32Array;
+  dtype: "f32";
+}
+
+/** A host tensor: a bare Float32Array means f32. */
+export type Tensor = Float32Array | HalfTensor | Float32Tensor;
+
+/** Where a state lives. Only 'cpu' exists in this build; 'auto' picks the best usable one. */
+export type Device = "cpu" | "cuda" | "auto";
+
+/** What a step does with a gradient that holds NaN or ±Inf. */
+export type NonFinitePolicy = "skip" | "error" | "ignore";
+
+/** Layout options, fixed when a state is created. */
+export interface MicroAdamStateOptions {
+  /** Number of parameters in the tensor (a positive integer). */
+  numel: number;
+  /** m: how many past sparse gradients the window keeps. Default 10. */
+  window?: number;
+  /** δ: fraction of each Top-K block kept per step. Default 0.01. */
+  density?: number;
+  /** B: elements per Top-K block. Default 4096. */
+  topkBlockSize?: number;
+  /** Q: elements per quantization bucket of the error feedback. Default 64. */
+  quantBlockSize?: number;
+  /** Default 'auto'. */
+  device?: Device;
+}
+
+/** The resolved layout of a state. */
+export interface MicroAdamStateConfig {
+  numel: number;
+  window: number;
+  density: number;
+  topkBlockSize: number;
+  quantBlockSize: number;
+  device: "cpu" | "cuda";
+}
+
+/** Hyperparameters of one step. lr and weightDecay may change every step (schedules). */
+export interface MicroAdamStepOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Error-injection factor of the paper's α (0 ≤ α < 1). Default 0. */
+  alpha?: number;
+  /** Default 'skip'. */
+  nonFinite?: NonFinitePolicy;
+}
+
+export interface StepResult {
+  /** The step counter t after the call. */
+  step: number;
+  /** True when the gradient was not finite and nothing was changed ('skip' policy). */
+  skipped: boolean;
+}
+
+/** Copies of a state's buffers, in the layout of docs/algorithm.md. */
+export interface MicroAdamSnapshot {
+  step: number;
+  errorCodes: Uint8Array;
+  errorMin: Uint16Array;
+  errorMax: Uint16Array;
+  /** Row-major m × K. */
+  windowIndices: Uint16Array;
+  /** Row-major m × K, bf16 bits. */
+  windowValues: Uint16Array;
+}
