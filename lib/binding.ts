@@ -1,0 +1,107 @@
+// Loads the native addon. node-gyp-build looks in build/Release (a local cmake-js or node-gyp
+// build), then prebuilds/<platform>-<arch>/ (shipped in the npm package, made by prebuildify),
+// so a developer's fresh build wins in a checkout and an installed package needs no compiler.
+import * as path from "path";
+
+/** Layout facts of a native state. */
+export interface NativeLayout {
+  numel: number;
+  window: number;
+  density: number;
+  topkBlockSize: number;
+  quantBlockSize: number;
+  blockCount: number;
+  bucketCount: number;
+  rowLength: number;
+  stateBytes: number;
+}
+
+export interface NativeSnapshot {
+  step: number;
+  errorCodes: Uint8Array;
+  errorMin: Uint16Array;
+  errorMax: Uint16Array;
+  windowIndices: Uint16Array;
+  windowValues: Uint16Array;
+}
+
+export interface NativeState {
+  readonly numel: number;
+  readonly step: number;
+  readonly stateBytes: number;
+  readonly busy: boolean;
+  readonly device: "cpu" | "cuda";
+  layout(): NativeLayout;
+  snapshot(): NativeSnapshot;
+  restore(snapshot: NativeSnapshot): void;
+  dispose(): void;
+}
+
+export interface CudaInfo {
+  compiled: boolean;
+  usable: boolean;
+  runtimeVersion?: number;
+  errorCode?: number;
+  error: string;
+  devices: { index: number; name: string; totalMemoryBytes: number; computeCapability: string }[];
+}
+
+export interface NativeBuildInfo {
+  hardwareThreads: number;
+  compiler: string;
+  cuda: CudaInfo;
+}
+
+type NativeTensorData = Float32Array | Uint16Array;
+
+export interface NativeBinding {
+  NativeState: new (options: {
+    numel: number;
+    window: number;
+    density: number;
+    topkBlockSize: number;
+    quantBlockSize: number;
+  }) => NativeState;
+  /** dtypes: 2 codes per tensor (params, grads); hyper: 6 per tensor (lr, beta1, beta2, eps, weightDecay, alpha). */
+  step(
+    states: NativeState[],
+    params: NativeTensorData[],
+    grads: NativeTensorData[],
+    dtypes: Uint8Array,
+    hyper: Float64Array,
+    policy: number,
+  ): { skipped: boolean };
+  stepAsync(
+    states: NativeState[],
+    params: NativeTensorData[],
+    grads: NativeTensorData[],
+    dtypes: Uint8Array,
+    hyper: Float64Array,
+    policy: number,
+  ): Promise<{ skipped: boolean }>;
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
+  buildInfo(): NativeBuildInfo;
+}
+
+const packageRoot = path.join(__dirname, "..");
+
+function load(): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require("node-gyp-build") as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(packageRoot) as NativeBinding;
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(
+      `microadam-native: could not load the native addon.\n` +
+        `Tried ${path.join(packageRoot, "build", "Release")} and ` +
+        `${path.join(packageRoot, "prebuilds", `${process.platform}-${process.arch}`)}.\n` +
+        `Build it with 'npm run build:native' (cmake-js) or 'npm run build:native:gyp' (node-gyp, CPU only).\n` +
+        `Cause: ${detail}`,
+      { cause },
+    );
+  }
+}
+
+export const binding: NativeBinding = load();

@@ -1,0 +1,22 @@
+// ESM entry: the CommonJS build re-exported by name, so `import { microAdamStep } from
+// "microadam-native"` and require() share one module instance (and one native addon).
+import cjs from "./index.js";
+
+export const {
+  createMicroAdamState,
+  MicroAdamState,
+  microAdamStep,
+  microAdamStepAsync,
+  MicroAdam,
+  backends,
+  getNumThreads,
+  setNumThreads,
+  bf16BitsToFloat,
+  f16BitsToFloat,
+  floatToBf16Bits,
+  floatToF16Bits,
+  toBf16,
+  toF16,
+  toFloat32,
+} = cjs;
+export default cjs;

@@ -1,0 +1,20 @@
+// microadam-native: the MicroAdam optimizer (Modoranu et al., NeurIPS 2024) for Node.js.
+// The algorithm is defined in docs/algorithm.md; the layers are described in docs/architecture.md.
+export type {
+  Device,
+  Dtype,
+  Float32Tensor,
+  HalfTensor,
+  MicroAdamSnapshot,
+  MicroAdamStateConfig,
+  MicroAdamStateOptions,
+  MicroAdamStepOptions,
+  NonFinitePolicy,
+  StepResult,
+  Tensor,
+} from "./types";
+export { createMicroAdamState, MicroAdamState } from "./state";
+export { microAdamStep, microAdamStepAsync } from "./step";
+export { MicroAdam, type MicroAdamOptions, type MicroAdamStateDict, type ParamGroup, type ResolvedParamGroup } from "./optimizer";
+export { backends, getNumThreads, setNumThreads, type Backends } from "./threads";
+export { bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits, toBf16, toF16, toFloat32 } from "./half";

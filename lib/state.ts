@@ -1,0 +1,140 @@
+// MicroAdamState: the compressed optimizer state of one tensor.
+import { binding, type NativeLayout, type NativeState } from "./binding";
+import type { MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateOptions } from "./types";
+import {
+  rangeError,
+  rejectUnknownKeys,
+  requireInteger,
+  requireNumberIn,
+  requireObject,
+  requireOneOf,
+  typeError,
+} from "./validate";
+
+export const STATE_DEFAULTS = { window: 10, density: 0.01, topkBlockSize: 4096, quantBlockSize: 64 } as const;
+const STATE_OPTION_KEYS = ["numel", "window", "density", "topkBlockSize", "quantBlockSize", "device"] as const;
+
+/** Checks options and fills defaults (docs/algorithm.md, "Configuration"). */
+export function resolveStateConfig(options: unknown, name = "options"): MicroAdamStateConfig {
+  const o = requireObject(options, name);
+  rejectUnknownKeys(o, name, STATE_OPTION_KEYS);
+  const numel = requireInteger(o.numel, `${name}.numel`, 1, Number.MAX_SAFE_INTEGER);
+  const window = requireInteger(o.window ?? STATE_DEFAULTS.window, `${name}.window`, 1, 1024);
+  const density = requireNumberIn(o.density ?? STATE_DEFAULTS.density, `${name}.density`, 0, 1, { lowerOpen: true });
+  const quantBlockSize = requireInteger(o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize, `${name}.quantBlockSize`, 2, 65536);
+  if (quantBlockSize % 2 !== 0) throw rangeError(`${name}.quantBlockSize`, "an even integer", quantBlockSize);
+  const topkBlockSize = requireInteger(o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize, `${name}.topkBlockSize`, 1, 65536);
+  if (topkBlockSize % quantBlockSize !== 0)
+    throw rangeError(`${name}.topkBlockSize`, `a multiple of quantBlockSize (${quantBlockSize})`, topkBlockSize);
+  const device = resolveDevice(o.device ?? "auto", `${name}.device`);
+  return { numel, window, density, topkBlockSize, quantBlockSize, device };
+}
+
+function resolveDevice(value: unknown, name: string): "cpu" | "cuda" {
+  const device = requireOneOf(value, name, ["cpu", "cuda", "auto"] as const);
+  if (device === "cuda") {
+    const cuda = binding.buildInfo().cuda;
+    const why = cuda.compiled ? cuda.error : "this build has no CUDA backend";
+    const e = new Error(`${name} 'cuda' is not available: the CUDA step engine is not part of this release (${why})`);
+    (e as Error & { code: string }).code = "ERR_MICROADAM_DEVICE";
+    throw e;
+  }
+  return "cpu";
+}
+
+const SNAPSHOT_ARRAYS = [
+  ["errorCodes", Uint8Array],
+  ["errorMin", Uint16Array],
+  ["errorMax", Uint16Array],
+  ["windowIndices", Uint16Array],
+  ["windowValues", Uint16Array],
+] as const;
+
+export class MicroAdamState {
+  /** The layout this state was created with. */
+  readonly config: Readonly<MicroAdamStateConfig>;
+  /** @internal The native object; use the methods of this class instead. */
+  readonly native: NativeState;
+  private readonly nativeLayout: NativeLayout;
+  private disposedFlag = false;
+
+  /** @internal Use createMicroAdamState. */
+  constructor(config: MicroAdamStateConfig) {
+    this.config = Object.freeze({ ...config });
+    this.native = new binding.NativeState(config);
+    this.nativeLayout = this.native.layout();
+  }
+
+  get numel(): number {
+    return this.config.numel;
+  }
+
+  /** Steps taken so far (t). */
+  get step(): number {
+    return this.native.step;
+  }
+
+  /** Exact bytes of the state's buffers: ⌈n/2⌉ + 4⌈n/Q⌉ + 4·m·K. */
+  get stateBytes(): number {
+    return this.nativeLayout.stateBytes;
+  }
+
+  /** K: window slots per row (sum of the per-block k_j). */
+  get rowLength(): number {
+    return this.nativeLayout.rowLength;
+  }
+
+  get blockCount(): number {
+    return this.nativeLayout.blockCount;
+  }
+
+  get bucketCount(): number {
+    return this.nativeLayout.bucketCount;
+  }
+
+  /** True while an async step on this state is in flight. */
+  get busy(): boolean {
+    return this.native.busy;
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** Copies of the state's buffers, in the layout of docs/algorithm.md. */
+  snapshot(): MicroAdamSnapshot {
+    return this.native.snapshot();
+  }
+
+  /** Replaces the state with a snapshot of the same layout; checks everything first. */
+  restore(snapshot: MicroAdamSnapshot): void {
+    const s = requireObject(snapshot, "snapshot");
+    requireInteger(s.step, "snapshot.step", 0, Number.MAX_SAFE_INTEGER);
+    const windowLength = this.config.window * this.rowLength;
+    const lengths = {
+      errorCodes: Math.ceil(this.numel / 2),
+      errorMin: this.bucketCount,
+      errorMax: this.bucketCount,
+      windowIndices: windowLength,
+      windowValues: windowLength,
+    };
+    for (const [key, type] of SNAPSHOT_ARRAYS) {
+      const array = s[key];
+      if (!(array instanceof type)) throw typeError(`snapshot.${key}`, `a ${type.name}`, array);
+      if (array.length !== lengths[key])
+        throw rangeError(`snapshot.${key}`, `a ${type.name} of length ${lengths[key]}`, array);
+    }
+    this.native.restore(snapshot);
+  }
+
+  /** Frees the native memory now (a step in flight finishes first). Later use throws. */
+  dispose(): void {
+    this.disposedFlag = true;
+    this.native.dispose();
+  }
+}
+
+/** Creates a zeroed MicroAdam state for a tensor of `numel` elements. */
+export function createMicroAdamState(options: MicroAdamStateOptions): MicroAdamState {
+  return new MicroAdamState(resolveStateConfig(options));
+}

@@ -1,0 +1,26 @@
+// Engine-wide settings and what this build can do.
+import { binding, type CudaInfo } from "./binding";
+import { requireInteger } from "./validate";
+
+/** Threads the CPU engine uses for a step (the caller included). Results do not depend on it. */
+export function setNumThreads(threads: number): void {
+  binding.setNumThreads(requireInteger(threads, "threads", 1, 1024));
+}
+
+export function getNumThreads(): number {
+  return binding.getNumThreads();
+}
+
+export interface Backends {
+  cpu: { usable: true; threads: number; hardwareThreads: number };
+  cuda: CudaInfo;
+}
+
+/** What was compiled in and what is usable now. */
+export function backends(): Backends {
+  const info = binding.buildInfo();
+  return {
+    cpu: { usable: true, threads: binding.getNumThreads(), hardwareThreads: info.hardwareThreads },
+    cuda: info.cuda,
+  };
+}
