@@ -54,6 +54,12 @@ export interface NativeBuildInfo {
 
 type NativeTensorData = Float32Array | Uint16Array;
 
+/** skipped, and each state's step counter after the call. */
+export interface NativeStepReport {
+  skipped: boolean;
+  steps: number[];
+}
+
 export interface NativeBinding {
   NativeState: new (options: {
     numel: number;
@@ -70,7 +76,7 @@ export interface NativeBinding {
     dtypes: Uint8Array,
     hyper: Float64Array,
     policy: number,
-  ): { skipped: boolean };
+  ): NativeStepReport;
   stepAsync(
     states: NativeState[],
     params: NativeTensorData[],
@@ -78,7 +84,7 @@ export interface NativeBinding {
     dtypes: Uint8Array,
     hyper: Float64Array,
     policy: number,
-  ): Promise<{ skipped: boolean }>;
+  ): Promise<NativeStepReport>;
   setNumThreads(threads: number): void;
   getNumThreads(): number;
   buildInfo(): NativeBuildInfo;

@@ -122,15 +122,15 @@ export class MicroAdam {
   /** One step over every tensor; `grads` in the order of the flattened param groups. */
   step(grads: Tensor[]): StepResult {
     const call = this.buildCall(grads);
-    const { skipped } = runStep(call);
-    return { step: this.stepCount, skipped };
+    const { skipped, steps } = runStep(call);
+    return { step: steps[0], skipped };
   }
 
   /** The same step off the event loop. */
   async stepAsync(grads: Tensor[]): Promise<StepResult> {
     const call = this.buildCall(grads);
-    const { skipped } = await runStepAsync(call);
-    return { step: this.stepCount, skipped };
+    const { skipped, steps } = await runStepAsync(call);
+    return { step: steps[0], skipped };
   }
 
   /** Everything needed to resume bit-identically: layout, group hyperparameters, every state. */

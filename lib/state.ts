@@ -8,6 +8,7 @@ import {
   requireNumberIn,
   requireObject,
   requireOneOf,
+  isTypedArray,
   typeError,
 } from "./validate";
 
@@ -120,7 +121,7 @@ export class MicroAdamState {
     };
     for (const [key, type] of SNAPSHOT_ARRAYS) {
       const array = s[key];
-      if (!(array instanceof type)) throw typeError(`snapshot.${key}`, `a ${type.name}`, array);
+      if (!isTypedArray(array, type as { name: string; prototype: Uint8Array | Uint16Array })) throw typeError(`snapshot.${key}`, `a ${type.name}`, array);
       if (array.length !== lengths[key])
         throw rangeError(`snapshot.${key}`, `a ${type.name} of length ${lengths[key]}`, array);
     }

@@ -1,6 +1,6 @@
 // microAdamStep / microAdamStepAsync: one tensor, one state. MicroAdam (optimizer.ts) batches
 // many tensors into the same native call.
-import { binding } from "./binding";
+import { binding, type NativeStepReport } from "./binding";
 import { packHyper, resolveStepOptions, type ResolvedHyper } from "./hyper";
 import { MicroAdamState } from "./state";
 import { DTYPE_CODE, normalizeTensor, type NormalizedTensor } from "./tensor";
@@ -58,11 +58,11 @@ function nativeArgs(call: NativeStepCall) {
   ] as const;
 }
 
-export function runStep(call: NativeStepCall): { skipped: boolean } {
+export function runStep(call: NativeStepCall): NativeStepReport {
   return binding.step(...nativeArgs(call));
 }
 
-export function runStepAsync(call: NativeStepCall): Promise<{ skipped: boolean }> {
+export function runStepAsync(call: NativeStepCall): Promise<NativeStepReport> {
   return binding.stepAsync(...nativeArgs(call));
 }
 
@@ -84,8 +84,8 @@ export function microAdamStep(
   options: MicroAdamStepOptions,
 ): StepResult {
   const call = singleCall(state, params, grads, options);
-  const { skipped } = runStep(call);
-  return { step: call.states[0].step, skipped };
+  const { skipped, steps } = runStep(call);
+  return { step: steps[0], skipped };
 }
 
 /**
@@ -99,6 +99,6 @@ export async function microAdamStepAsync(
   options: MicroAdamStepOptions,
 ): Promise<StepResult> {
   const call = singleCall(state, params, grads, options);
-  const { skipped } = await runStepAsync(call);
-  return { step: call.states[0].step, skipped };
+  const { skipped, steps } = await runStepAsync(call);
+  return { step: steps[0], skipped };
 }

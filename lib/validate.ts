@@ -30,6 +30,14 @@ export function rangeError(name: string, expected: string, value: unknown): Rang
   return e;
 }
 
+/**
+ * `value instanceof Float32Array` and friends, but true across realms too (vm contexts, test
+ * runners and typed arrays made by the native addon all have their own constructors).
+ */
+export function isTypedArray<T extends ArrayBufferView>(value: unknown, type: { name: string; prototype: T }): value is T {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${type.name}]`;
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }

@@ -99,9 +99,14 @@ StepBatch parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
   return batch;
 }
 
-Napi::Object reportToJs(Napi::Env env, const StepReport& report) {
+// The counters are read from the batch's own references: the JS objects may have been
+// disposed while an async step ran.
+Napi::Object reportToJs(Napi::Env env, const StepReport& report, const StepBatch& batch) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("skipped", report.skipped);
+  Napi::Array steps = Napi::Array::New(env, batch.states.size());
+  for (size_t i = 0; i < batch.states.size(); ++i) steps.Set(uint32_t(i), double(batch.states[i]->step()));
+  result.Set("steps", steps);
   return result;
 }
 
@@ -126,7 +131,7 @@ class StepWorker : public Napi::AsyncWorker {
     if (failed_)
       deferred_.Reject(toJsError(Env(), failure_).Value());
     else
-      deferred_.Resolve(reportToJs(Env(), report_));
+      deferred_.Resolve(reportToJs(Env(), report_, batch_));
   }
 
   void OnError(const Napi::Error& error) override {
@@ -156,7 +161,7 @@ Napi::Value StepSync(const Napi::CallbackInfo& info) {
       throw;
     }
     batch.release();
-    return reportToJs(info.Env(), report);
+    return reportToJs(info.Env(), report, batch);
   });
 }
 
