@@ -1,0 +1,141 @@
+// Native self-test of the core, without Node: layout, Top-K ties, non-finite policies and
+// thread-count independence. Built by CMake with -DMICROADAM_SELFTEST=ON (see
+// scripts/native-selftest.js); prints "N passed, M failed" and exits non-zero on failure.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/cpu_engine.h"
+#include "core/errors.h"
+#include "core/numeric.h"
+#include "core/thread_pool.h"
+#include "core/topk_select.h"
+
+using namespace microadam;
+
+namespace {
+int passed = 0, failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++passed;
+  } else {
+    ++failed;
+    std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+StateConfig smallConfig(uint64_t numel) {
+  StateConfig c;
+  c.numel = numel;
+  c.window = 3;
+  c.density = 0.05;
+  c.topkBlockSize = 256;
+  c.quantBlockSize = 16;
+  return c;
+}
+
+// Runs `steps` steps with a fixed gradient sequence; returns params and the full state bytes.
+std::vector<uint8_t> runEngine(unsigned threads, uint64_t numel, int steps) {
+  ThreadPool::shared().setThreadCount(threads);
+  HostState state(smallConfig(numel));
+  std::vector<float> params(numel, 0.5f), grads(numel);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  for (int t = 0; t < steps; ++t) {
+    for (float& g : grads) g = normal(rng);
+    TensorStep step;
+    step.state = &state;
+    step.params = TensorView{params.data(), numel, Dtype::F32};
+    step.grads = TensorView{grads.data(), numel, Dtype::F32};
+    step.hyper.lr = 0.01;
+    step.hyper.alpha = 0.25;
+    step.hyper.weightDecay = 0.1;
+    cpuStep({step}, NonFinitePolicy::Skip);
+  }
+  const StateLayout& l = state.layout();
+  const size_t windowSize = size_t(l.config().window) * l.rowLength();
+  std::vector<uint8_t> codes(l.codeBytes());
+  std::vector<uint16_t> mins(l.bucketCount()), maxs(l.bucketCount()), idx(windowSize), val(windowSize);
+  state.copyTo(SnapshotTarget{codes.data(), mins.data(), maxs.data(), idx.data(), val.data()});
+  std::vector<uint8_t> all(reinterpret_cast<uint8_t*>(params.data()),
+                           reinterpret_cast<uint8_t*>(params.data() + params.size()));
+  auto append = [&](const void* p, size_t bytes) {
+    all.insert(all.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + bytes);
+  };
+  append(codes.data(), codes.size());
+  append(mins.data(), mins.size() * 2);
+  append(maxs.data(), maxs.size() * 2);
+  append(idx.data(), idx.size() * 2);
+  append(val.data(), val.size() * 2);
+  return all;
+}
+
+void testLayout() {
+  StateLayout l(StateConfig{10000, 10, 0.01, 4096, 64});
+  check(l.blockCount() == 3 && l.blockKeep(0) == 41 && l.blockKeep(2) == 19, "k_j at 1% of 4096 and 1808");
+  check(l.rowLength() == 101 && l.blockSlotOffset(2) == 82, "K and o_j");
+  check(StateLayout::keepCount(100, 0.01) == 1 && StateLayout::keepCount(1, 0.01) == 1, "k_j floor of 1");
+  bool threw = false;
+  try {
+    StateLayout bad(StateConfig{10, 10, 0.01, 100, 64});
+  } catch (const RangeError&) {
+    threw = true;
+  }
+  check(threw, "B not a multiple of Q is a RangeError");
+}
+
+void testTopkTies() {
+  // Eight equal magnitudes (signs differ): keep 3 takes the three smallest indices.
+  std::vector<float> v = {1, -1, 1, -1, 1, -1, 1, -1};
+  std::vector<uint32_t> keys(8);
+  std::vector<uint16_t> idx(3), val(3);
+  selectTopk(v.data(), 8, 3, idx.data(), val.data(), TopkScratch{keys.data()});
+  check(idx[0] == 0 && idx[1] == 1 && idx[2] == 2, "ties go to the smaller index");
+  check(v[0] == 0 && v[1] == 0 && v[2] == 0 && v[3] == -1, "selected values are zeroed");
+  std::vector<float> w = {0.0f, -0.0f, std::nanf(""), INFINITY, -2.0f};
+  std::vector<uint16_t> idx2(2), val2(2);
+  selectTopk(w.data(), 5, 2, idx2.data(), val2.data(), TopkScratch{keys.data()});
+  check(idx2[0] == 2 && idx2[1] == 3 && val2[0] == kBf16Nan, "NaN ranks above Inf");
+}
+
+void testNonFinite() {
+  HostState state(smallConfig(300));
+  std::vector<float> params(300, 1.0f), grads(300, 0.5f);
+  grads[123] = INFINITY;
+  TensorStep step;
+  step.state = &state;
+  step.params = TensorView{params.data(), 300, Dtype::F32};
+  step.grads = TensorView{grads.data(), 300, Dtype::F32};
+  step.hyper.lr = 0.1;
+  check(cpuStep({step}, NonFinitePolicy::Skip).skipped && state.step() == 0 && params[0] == 1.0f,
+        "skip leaves everything unchanged");
+  bool threw = false;
+  try {
+    cpuStep({step}, NonFinitePolicy::Error);
+  } catch (const NonFiniteGradientError&) {
+    threw = true;
+  }
+  check(threw && state.step() == 0, "error throws and leaves the counter");
+  check(!cpuStep({step}, NonFinitePolicy::Ignore).skipped && state.step() == 1, "ignore steps");
+}
+
+void testThreadIndependence() {
+  const auto one = runEngine(1, 5000, 7);
+  const auto three = runEngine(3, 5000, 7);
+  check(one == three, "1 and 3 threads give identical bytes");
+}
+}  // namespace
+
+int main() {
+  testLayout();
+  testTopkTies();
+  testNonFinite();
+  testThreadIndependence();
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
