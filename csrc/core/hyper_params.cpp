@@ -20,6 +20,15 @@ void require(bool ok, const char* name, const char* expected, double value) {
 }
 }  // namespace
 
+double powerByBinaryExponentiation(double base, uint64_t exponent) {
+  double result = 1.0;
+  for (; exponent != 0; exponent >>= 1) {
+    if (exponent & 1) result = result * base;
+    base = base * base;
+  }
+  return result;
+}
+
 void validateHyperParams(const HyperParams& hp) {
   require(std::isfinite(hp.lr) && hp.lr >= 0, "lr", "a finite number >= 0", hp.lr);
   require(hp.beta1 >= 0 && hp.beta1 < 1, "beta1", "in [0, 1)", hp.beta1);
@@ -39,9 +48,8 @@ StepScalars makeStepScalars(const HyperParams& hp, uint64_t step, uint32_t windo
   s.decay = float(1.0 - hp.lr * hp.weightDecay);
   s.hasDecay = hp.weightDecay != 0.0;
   s.hasAlpha = hp.alpha > 0.0;
-  const double t = double(step);
-  s.c1 = float((1.0 - hp.beta1) / (1.0 - std::pow(hp.beta1, t)));
-  s.c2 = float((1.0 - hp.beta2) / (1.0 - std::pow(hp.beta2, t)));
+  s.c1 = float((1.0 - hp.beta1) / (1.0 - powerByBinaryExponentiation(hp.beta1, step)));
+  s.c2 = float((1.0 - hp.beta2) / (1.0 - powerByBinaryExponentiation(hp.beta2, step)));
   const float beta1 = float(hp.beta1);
   const float beta2 = float(hp.beta2);
   s.beta1Powers.resize(window);

@@ -28,6 +28,9 @@ struct StepScalars {
   std::vector<float> beta2Powers;  // p2[age]
 };
 
+// beta^t the way docs/algorithm.md fixes it (math libraries' pow differ in the last bit).
+double powerByBinaryExponentiation(double base, uint64_t exponent);
+
 // Scalars for the step that makes the counter equal to `step` (t >= 1).
 StepScalars makeStepScalars(const HyperParams& hp, uint64_t step, uint32_t window);
 

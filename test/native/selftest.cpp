@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "core/cpu_engine.h"
+#include "core/error_feedback.h"
 #include "core/errors.h"
+#include "core/hyper_params.h"
 #include "core/numeric.h"
 #include "core/thread_pool.h"
 #include "core/topk_select.h"
@@ -103,6 +105,20 @@ void testTopkTies() {
   check(idx2[0] == 2 && idx2[1] == 3 && val2[0] == kBf16Nan, "NaN ranks above Inf");
 }
 
+void testBucketRange() {
+  uint8_t codes[2] = {0xFF, 0xFF};
+  uint16_t lo = 1, hi = 1;
+  const float zeroFirst[3] = {0.0f, -0.0f, 1.0f};
+  quantizeBucket(zeroFirst, 0, 3, codes, &lo, &hi);
+  check(lo == 0x8000 && hi == 0x3F80, "-0 counts below +0 for the minimum");
+  check((codes[1] & 0x0F) == 0, "padding nibble of an odd bucket is 0");
+  const float negative[3] = {-0.0f, 0.0f, -1.0f};
+  quantizeBucket(negative, 0, 3, codes, &lo, &hi);
+  check(hi == 0x0000 && lo == 0xBF80, "+0 counts above -0 for the maximum");
+  check(powerByBinaryExponentiation(0.5, 10) == 1.0 / 1024 && powerByBinaryExponentiation(0.9, 0) == 1.0,
+        "beta^t by binary exponentiation");
+}
+
 void testNonFinite() {
   HostState state(smallConfig(300));
   std::vector<float> params(300, 1.0f), grads(300, 0.5f);
@@ -134,6 +150,7 @@ void testThreadIndependence() {
 int main() {
   testLayout();
   testTopkTies();
+  testBucketRange();
   testNonFinite();
   testThreadIndependence();
   std::printf("%d passed, %d failed\n", passed, failed);
