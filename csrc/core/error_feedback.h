@@ -1,5 +1,6 @@
-// 4-bit error feedback: dequantize a bucket into the accumulator and quantize it back
-// (docs/algorithm.md, steps 1, 3 and 6). CPU reference of cuda/error_feedback.cuh.
+// 4-bit error feedback (docs/algorithm.md, steps 1, 3 and 6): dequantize a bucket into the
+// accumulator and quantize it back. CPU reference of the CUDA error-feedback code; written as
+// branch-free loops over one bucket so the compiler vectorizes them.
 #pragma once
 
 #include <cstdint>
@@ -9,24 +10,72 @@
 namespace microadam {
 
 // u_b = (hi - lo) / 15, or 0 when the range overflowed float32.
-inline float bucketUnit(uint16_t lo, uint16_t hi) {
+MA_HOST_DEVICE float bucketUnit(uint16_t lo, uint16_t hi) {
   const float unit = (bf16ToFloat(hi) - bf16ToFloat(lo)) / 15.0f;
   return isFiniteBits(floatBits(unit)) ? unit : 0.0f;
 }
 
-// The 4-bit code of element `e` (global element index) from the nibble-packed buffer.
-inline uint32_t readCode(const uint8_t* codes, uint64_t e) {
+// The 4-bit code of element `e` (global index): even elements in the high nibble.
+MA_HOST_DEVICE uint32_t readCode(const uint8_t* codes, uint64_t e) {
   const uint8_t byte = codes[e >> 1];
   return (e & 1) ? (byte & 0x0Fu) : (byte >> 4);
 }
 
-// out[i] = code_i * u_b + lo_b for the `count` elements of one bucket starting at element
-// `first` (first is even: buckets start at multiples of an even Q).
-void dequantizeBucket(const uint8_t* codes, uint64_t first, uint32_t count, uint16_t lo, uint16_t hi,
-                      float* out);
+// out[i] = base[i] + (code_i * u_b + lo_b) over one bucket of `count` elements whose codes start
+// at the high nibble of bytes[0]. `base` may be null (then out[i] is the dequantized value).
+MA_HOST_DEVICE void dequantizeAddBucket(const uint8_t* bytes, uint32_t count, uint16_t lo, uint16_t hi,
+                                        const float* base, float* out) {
+  const float unit = bucketUnit(lo, hi);
+  const float low = bf16ToFloat(lo);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t code = (bytes[i >> 1] >> ((~i & 1u) << 2)) & 0x0Fu;
+    const float deq = float(code) * unit + low;
+    out[i] = base ? base[i] + deq : deq;
+  }
+}
 
-// Step 3 over one bucket: writes lo/hi and the codes of elements [first, first+count).
-void quantizeBucket(const float* values, uint64_t first, uint32_t count, uint8_t* codes, uint16_t* lo,
-                    uint16_t* hi);
+// clamp(floor(x), 0, 15) with NaN -> 0, for x = (a - lo)/u + 0.5. Past the clamps, x is in
+// (0, 15), where truncation is floor; so this needs no floor instruction.
+MA_HOST_DEVICE uint32_t clampedCode(float x) {
+  x = x > 0.0f ? x : 0.0f;  // also NaN -> 0
+  x = x < 15.0f ? x : 15.0f;
+  return uint32_t(int32_t(x));
+}
+
+// Step 3 over one bucket: writes lo/hi and the codes (nibble-packed from bytes[0]'s high nibble;
+// the unused low nibble of an odd-sized last bucket is 0). `codeScratch` holds `count` bytes.
+MA_HOST_DEVICE void quantizeBucket(const float* values, uint32_t count, uint8_t* bytes, uint16_t* lo, uint16_t* hi,
+                                   uint8_t* codeScratch) {
+  // Range over non-NaN values in the total order of orderedBits (-0 below +0).
+  uint32_t minKey = 0xFFFFFFFFu, maxKey = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t bits = floatBits(values[i]);
+    const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    const uint32_t key = bits ^ (uint32_t(int32_t(bits) >> 31) | 0x80000000u);  // orderedBits
+    const uint32_t forMin = nan ? 0xFFFFFFFFu : key;
+    const uint32_t forMax = nan ? 0u : key;
+    minKey = forMin < minKey ? forMin : minKey;
+    maxKey = forMax > maxKey ? forMax : maxKey;
+  }
+  const uint32_t byteCount = (count + 1) / 2;
+  if (minKey > maxKey) {  // only NaNs
+    *lo = *hi = 0;
+    for (uint32_t b = 0; b < byteCount; ++b) bytes[b] = 0;
+    return;
+  }
+  auto fromKey = [](uint32_t key) { return bitsFloat((key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key); };
+  *lo = bf16RoundDown(fromKey(minKey));
+  *hi = bf16RoundUp(fromKey(maxKey));
+  const float low = bf16ToFloat(*lo);
+  const float high = bf16ToFloat(*hi);
+  const float unit = (high - low) / 15.0f;
+  if (high == low || !isFiniteBits(floatBits(unit))) {
+    for (uint32_t b = 0; b < byteCount; ++b) bytes[b] = 0;
+    return;
+  }
+  for (uint32_t i = 0; i < count; ++i) codeScratch[i] = uint8_t(clampedCode((values[i] - low) / unit + 0.5f));
+  if (count & 1) codeScratch[count] = 0;
+  for (uint32_t b = 0; b < byteCount; ++b) bytes[b] = uint8_t((codeScratch[2 * b] << 4) | codeScratch[2 * b + 1]);
+}
 
 }  // namespace microadam

@@ -6,10 +6,15 @@
 #include <cstdint>
 #include <cstring>
 
+// Host: static (internal linkage) and always inlined, because the block kernels are compiled
+// twice, for baseline x86-64 and for AVX2 (block_step_avx2.cpp); a shared out-of-line copy
+// could hand AVX2 code to the baseline path.
 #if defined(__CUDACC__)
 #define MA_HOST_DEVICE __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define MA_HOST_DEVICE static inline __attribute__((always_inline))
 #else
-#define MA_HOST_DEVICE inline
+#define MA_HOST_DEVICE static inline
 #endif
 
 namespace microadam {

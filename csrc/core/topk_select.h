@@ -1,27 +1,94 @@
-// Block-wise Top-K (docs/algorithm.md, step 2). CPU reference of cuda/topk_select.cuh.
+// Block-wise Top-K (docs/algorithm.md, step 2): the `keep` largest magnitude keys of a block,
+// ties to the smaller index, reported in ascending index order. CPU reference of the CUDA Top-K.
+//
+// One histogram pass over the top 11 bits of the keys (exponent and 3 mantissa bits) finds the
+// bin holding the keep-th largest key; everything in higher bins is selected, and only that
+// bin's members (a few dozen for real gradients) are ranked exactly. Every element is read
+// about once, with no sort of the block.
 #pragma once
 
 #include <cstdint>
 
+#include "numeric.h"
+
 namespace microadam {
 
-// Scratch for one block: `keys` holds at least `count` entries.
+constexpr int kTopkBinShift = 20;
+constexpr uint32_t kTopkBins = (kNanKey >> kTopkBinShift) + 1;
+
 struct TopkScratch {
-  uint32_t* keys;
+  uint32_t* histogram;   // kTopkBins
+  uint16_t* candidates;  // block size
+  uint64_t* ranked;      // block size
 };
 
-// Selects the `keep` elements of values[0..count) with the largest magnitude keys, ties to the
-// smaller index; writes their offsets (ascending) to `indicesOut` and their bf16 values to
-// `valuesOut`, and sets the selected values to +0.
-void selectTopk(float* values, uint32_t count, uint32_t keep, uint16_t* indicesOut, uint16_t* valuesOut,
-                TopkScratch scratch);
+// Rank of an element inside its bin: larger key first, then smaller index first.
+MA_HOST_DEVICE uint64_t topkRank(uint32_t key, uint32_t index) { return (uint64_t(key) << 32) | (0xFFFFFFFFu - index); }
 
-// The key of the keep-th largest element (the threshold) and how many elements with exactly that
-// key are selected. Exposed for tests and for the CUDA kernel's reference.
-struct TopkThreshold {
-  uint32_t key;
-  uint32_t takeEqual;
-};
-TopkThreshold findTopkThreshold(const uint32_t* keys, uint32_t count, uint32_t keep);
+// Moves the `nth` largest of values[0..count) to position nth (0-based), with every larger value
+// before it (Hoare quickselect). Written here rather than std::nth_element so each compiled
+// variant of the kernel keeps its own copy (see numeric.h).
+MA_HOST_DEVICE void selectNthLargest(uint64_t* values, uint32_t count, uint32_t nth) {
+  uint32_t left = 0, right = count - 1;
+  while (right > left) {
+    const uint32_t middle = left + (right - left) / 2;
+    // Median of three as the pivot keeps sorted and equal inputs linear.
+    uint64_t a = values[left], b = values[middle], c = values[right];
+    const uint64_t pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+    uint32_t i = left, j = right;
+    while (i <= j) {
+      while (values[i] > pivot) ++i;
+      while (values[j] < pivot) --j;
+      if (i <= j) {
+        const uint64_t t = values[i];
+        values[i] = values[j];
+        values[j] = t;
+        ++i;
+        if (j == 0) break;
+        --j;
+      }
+    }
+    if (nth <= j) {
+      right = j;
+    } else if (nth >= i) {
+      left = i;
+    } else {
+      return;
+    }
+  }
+}
+
+// Writes the indices of the selected elements, ascending, to `selected`; returns how many
+// (= keep). `maxKey` is the largest key of the block.
+MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_t keep, uint32_t maxKey,
+                                   const TopkScratch& s, uint16_t* selected) {
+  if (keep >= count) {
+    for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
+    return count;
+  }
+  const uint32_t topBin = maxKey >> kTopkBinShift;
+  for (uint32_t b = 0; b <= topBin; ++b) s.histogram[b] = 0;
+  for (uint32_t i = 0; i < count; ++i) ++s.histogram[keys[i] >> kTopkBinShift];
+  uint32_t above = 0, bin = topBin;
+  while (above + s.histogram[bin] < keep) above += s.histogram[bin--];
+  const uint32_t needFromBin = keep - above;
+
+  uint32_t candidateCount = 0, rankedCount = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t keyBin = keys[i] >> kTopkBinShift;
+    if (keyBin < bin) continue;
+    s.candidates[candidateCount++] = uint16_t(i);
+    if (keyBin == bin) s.ranked[rankedCount++] = topkRank(keys[i], i);
+  }
+  selectNthLargest(s.ranked, rankedCount, needFromBin - 1);
+  const uint64_t lowestTaken = s.ranked[needFromBin - 1];
+
+  uint32_t written = 0;
+  for (uint32_t c = 0; c < candidateCount; ++c) {
+    const uint32_t i = s.candidates[c];
+    if ((keys[i] >> kTopkBinShift) > bin || topkRank(keys[i], i) >= lowestTaken) selected[written++] = uint16_t(i);
+  }
+  return written;
+}
 
 }  // namespace microadam

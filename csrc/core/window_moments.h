@@ -1,8 +1,11 @@
-// Adam's moments recomputed from the sparse window (docs/algorithm.md, steps 4 and 5).
-// CPU reference of the accumulation in cuda/window_adam.cuh.
+// Adam's moments recomputed from the sparse window (docs/algorithm.md, steps 4 and 5). CPU
+// reference of the CUDA window accumulation.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+
+#include "numeric.h"
 
 namespace microadam {
 
@@ -13,20 +16,32 @@ struct WindowBlock {
   uint32_t keep;            // k_j
 };
 
-// moment1/moment2[0..count) := sum over stored rows s < rows (storage order) of
-// p1[age]*v and p2[age]*(v*v), age = (step-1-s) mod window.
-void accumulateWindow(const WindowBlock& block, uint32_t count, uint64_t step, uint32_t window,
-                      const float* beta1Powers, const float* beta2Powers, float* moment1, float* moment2);
+// moment1/moment2 (zero on entry at every index the window names) += over stored rows
+// s < rows, in storage order, p1[age]*v and p2[age]*(v*v), age = (step-1-s) mod window.
+// Marks every named index in `touched`.
+MA_HOST_DEVICE void accumulateWindow(const WindowBlock& block, uint64_t step, uint32_t window,
+                                     const float* beta1Powers, const float* beta2Powers, float* moment1,
+                                     float* moment2, uint8_t* touched) {
+  const uint64_t rows = step < window ? step : window;
+  for (uint64_t s = 0; s < rows; ++s) {
+    const uint32_t age = uint32_t((step - 1 - s) % window);
+    const float p1 = beta1Powers[age];
+    const float p2 = beta2Powers[age];
+    const uint16_t* indices = block.indices + s * block.rowStride;
+    const uint16_t* values = block.values + s * block.rowStride;
+    for (uint32_t slot = 0; slot < block.keep; ++slot) {
+      const float v = bf16ToFloat(values[slot]);
+      const uint16_t idx = indices[slot];
+      moment1[idx] = moment1[idx] + p1 * v;
+      moment2[idx] = moment2[idx] + p2 * (v * v);
+      touched[idx] = 1;
+    }
+  }
+}
 
 // u = (c1*M) / (sqrt(c2*W) + eps): the Adam direction of one element.
-inline float adamDirection(float moment1, float moment2, float c1, float c2, float eps);
-
-}  // namespace microadam
-
-#include <cmath>
-
-namespace microadam {
-inline float adamDirection(float moment1, float moment2, float c1, float c2, float eps) {
+MA_HOST_DEVICE float adamDirection(float moment1, float moment2, float c1, float c2, float eps) {
   return (c1 * moment1) / (std::sqrt(c2 * moment2) + eps);
 }
+
 }  // namespace microadam

@@ -1,6 +1,7 @@
 // Native self-test of the core, without Node: layout, Top-K ties, non-finite policies and
 // thread-count independence. Built by CMake with -DMICROADAM_SELFTEST=ON (see
 // scripts/native-selftest.js); prints "N passed, M failed" and exits non-zero on failure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -91,29 +92,64 @@ void testLayout() {
   check(threw, "B not a multiple of Q is a RangeError");
 }
 
-void testTopkTies() {
-  // Eight equal magnitudes (signs differ): keep 3 takes the three smallest indices.
+// Top-K by the histogram method against a brute force over the same rule.
+std::vector<uint16_t> topkOf(const std::vector<float>& values, uint32_t keep) {
+  const uint32_t n = uint32_t(values.size());
+  std::vector<uint32_t> keys(n), histogram(kTopkBins);
+  std::vector<uint16_t> candidates(n), selected(n);
+  std::vector<uint64_t> ranked(n);
+  uint32_t maxKey = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    keys[i] = magnitudeKey(values[i]);
+    maxKey = std::max(maxKey, keys[i]);
+  }
+  const uint32_t taken =
+      selectTopk(keys.data(), n, keep, maxKey, TopkScratch{histogram.data(), candidates.data(), ranked.data()},
+                 selected.data());
+  selected.resize(taken);
+  return selected;
+}
+
+std::vector<uint16_t> bruteTopk(const std::vector<float>& values, uint32_t keep) {
+  std::vector<uint16_t> order(values.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = uint16_t(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint16_t a, uint16_t b) { return magnitudeKey(values[a]) > magnitudeKey(values[b]); });
+  order.resize(keep);
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+void testTopk() {
   std::vector<float> v = {1, -1, 1, -1, 1, -1, 1, -1};
-  std::vector<uint32_t> keys(8);
-  std::vector<uint16_t> idx(3), val(3);
-  selectTopk(v.data(), 8, 3, idx.data(), val.data(), TopkScratch{keys.data()});
-  check(idx[0] == 0 && idx[1] == 1 && idx[2] == 2, "ties go to the smaller index");
-  check(v[0] == 0 && v[1] == 0 && v[2] == 0 && v[3] == -1, "selected values are zeroed");
+  check(topkOf(v, 3) == std::vector<uint16_t>({0, 1, 2}), "ties go to the smaller index");
   std::vector<float> w = {0.0f, -0.0f, std::nanf(""), INFINITY, -2.0f};
-  std::vector<uint16_t> idx2(2), val2(2);
-  selectTopk(w.data(), 5, 2, idx2.data(), val2.data(), TopkScratch{keys.data()});
-  check(idx2[0] == 2 && idx2[1] == 3 && val2[0] == kBf16Nan, "NaN ranks above Inf");
+  check(topkOf(w, 2) == std::vector<uint16_t>({2, 3}), "NaN ranks above Inf");
+  std::mt19937 rng(11);
+  int mismatches = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const uint32_t n = 1 + rng() % 3000;
+    std::vector<float> values(n);
+    const int kind = trial % 4;  // normal, few distinct values, all equal, with zeros/subnormals
+    for (float& x : values) {
+      const float g = std::normal_distribution<float>()(rng);
+      x = kind == 0 ? g : kind == 1 ? float(int(g * 3)) : kind == 2 ? 0.5f : (rng() % 3 == 0 ? 1e-40f * g : g);
+    }
+    const uint32_t keep = 1 + rng() % n;
+    if (topkOf(values, keep) != bruteTopk(values, keep)) ++mismatches;
+  }
+  check(mismatches == 0, "histogram Top-K equals brute force on 400 random blocks (" + std::to_string(mismatches) + " differ)");
 }
 
 void testBucketRange() {
-  uint8_t codes[2] = {0xFF, 0xFF};
+  uint8_t codes[2] = {0xFF, 0xFF}, scratch[4];
   uint16_t lo = 1, hi = 1;
   const float zeroFirst[3] = {0.0f, -0.0f, 1.0f};
-  quantizeBucket(zeroFirst, 0, 3, codes, &lo, &hi);
+  quantizeBucket(zeroFirst, 3, codes, &lo, &hi, scratch);
   check(lo == 0x8000 && hi == 0x3F80, "-0 counts below +0 for the minimum");
   check((codes[1] & 0x0F) == 0, "padding nibble of an odd bucket is 0");
   const float negative[3] = {-0.0f, 0.0f, -1.0f};
-  quantizeBucket(negative, 0, 3, codes, &lo, &hi);
+  quantizeBucket(negative, 3, codes, &lo, &hi, scratch);
   check(hi == 0x0000 && lo == 0xBF80, "+0 counts above -0 for the maximum");
   check(powerByBinaryExponentiation(0.5, 10) == 1.0 / 1024 && powerByBinaryExponentiation(0.9, 0) == 1.0,
         "beta^t by binary exponentiation");
@@ -149,7 +185,7 @@ void testThreadIndependence() {
 
 int main() {
   testLayout();
-  testTopkTies();
+  testTopk();
   testBucketRange();
   testNonFinite();
   testThreadIndependence();

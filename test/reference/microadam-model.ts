@@ -389,6 +389,7 @@ export function modelStep(
 
   // Step 7.
   for (let i = 0; i < n; i++) {
+    if (hp.weightDecay === 0 && Object.is(direction[i], 0)) continue; // +0 leaves p_i as it is
     let x = readElement(params, i);
     if (hp.weightDecay !== 0) x = mul(x, s.decay);
     x = sub(x, mul(s.lr, direction[i]));
