@@ -61,7 +61,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   for (uint32_t i = 0; i < count; ++i) a[i] = Grad::load(grads, begin + i);
   for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
     const uint32_t size = count - offset < q ? count - offset : q;
-    dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], a + offset, a + offset);
+    dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], a + offset, a + offset,
+                        scratch.codes.data());
   }
   uint32_t maxKey = 0;
   for (uint32_t i = 0; i < count; ++i) {
@@ -132,7 +133,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   if (s.hasAlpha) {
     for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
       const uint32_t size = count - offset < q ? count - offset : q;
-      dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], nullptr, a + offset);
+      dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], nullptr, a + offset,
+                          scratch.codes.data());
     }
     for (uint32_t i = 0; i < count; ++i) {
       direction[i] = direction[i] + s.alpha * a[i];

@@ -22,15 +22,21 @@ MA_HOST_DEVICE uint32_t readCode(const uint8_t* codes, uint64_t e) {
 }
 
 // out[i] = base[i] + (code_i * u_b + lo_b) over one bucket of `count` elements whose codes start
-// at the high nibble of bytes[0]. `base` may be null (then out[i] is the dequantized value).
+// at the high nibble of bytes[0]; `base` may be null (then out[i] is the dequantized value).
+// Codes are unpacked into `codeScratch` (count + 1 bytes) first, so both loops vectorize.
 MA_HOST_DEVICE void dequantizeAddBucket(const uint8_t* bytes, uint32_t count, uint16_t lo, uint16_t hi,
-                                        const float* base, float* out) {
+                                        const float* base, float* out, uint8_t* codeScratch) {
   const float unit = bucketUnit(lo, hi);
   const float low = bf16ToFloat(lo);
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t code = (bytes[i >> 1] >> ((~i & 1u) << 2)) & 0x0Fu;
-    const float deq = float(code) * unit + low;
-    out[i] = base ? base[i] + deq : deq;
+  const uint32_t byteCount = (count + 1) / 2;
+  for (uint32_t b = 0; b < byteCount; ++b) {
+    codeScratch[2 * b] = uint8_t(bytes[b] >> 4);
+    codeScratch[2 * b + 1] = uint8_t(bytes[b] & 0x0Fu);
+  }
+  if (base) {
+    for (uint32_t i = 0; i < count; ++i) out[i] = base[i] + (float(codeScratch[i]) * unit + low);
+  } else {
+    for (uint32_t i = 0; i < count; ++i) out[i] = float(codeScratch[i]) * unit + low;
   }
 }
 
@@ -50,10 +56,10 @@ MA_HOST_DEVICE void quantizeBucket(const float* values, uint32_t count, uint8_t*
   uint32_t minKey = 0xFFFFFFFFu, maxKey = 0;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t bits = floatBits(values[i]);
-    const bool nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    const uint32_t nanMask = 0u - uint32_t((bits & 0x7FFFFFFFu) > 0x7F800000u);  // all ones for NaN
     const uint32_t key = bits ^ (uint32_t(int32_t(bits) >> 31) | 0x80000000u);  // orderedBits
-    const uint32_t forMin = nan ? 0xFFFFFFFFu : key;
-    const uint32_t forMax = nan ? 0u : key;
+    const uint32_t forMin = key | nanMask;
+    const uint32_t forMax = key & ~nanMask;
     minKey = forMin < minKey ? forMin : minKey;
     maxKey = forMax > maxKey ? forMax : maxKey;
   }

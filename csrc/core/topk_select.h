@@ -73,13 +73,25 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
   while (above + s.histogram[bin] < keep) above += s.histogram[bin--];
   const uint32_t needFromBin = keep - above;
 
+  // Candidates: keys in the found bin or above. Most chunks of 16 hold none, and the test for
+  // "any in this chunk" vectorizes.
+  const uint32_t lowestCandidate = bin << kTopkBinShift;
   uint32_t candidateCount = 0, rankedCount = 0;
-  for (uint32_t i = 0; i < count; ++i) {
+  auto visit = [&](uint32_t i) {
     const uint32_t keyBin = keys[i] >> kTopkBinShift;
-    if (keyBin < bin) continue;
+    if (keyBin < bin) return;
     s.candidates[candidateCount++] = uint16_t(i);
     if (keyBin == bin) s.ranked[rankedCount++] = topkRank(keys[i], i);
+  };
+  constexpr uint32_t kChunk = 16;
+  uint32_t i = 0;
+  for (; i + kChunk <= count; i += kChunk) {
+    uint32_t any = 0;
+    for (uint32_t j = 0; j < kChunk; ++j) any |= uint32_t(keys[i + j] >= lowestCandidate);
+    if (any)
+      for (uint32_t j = 0; j < kChunk; ++j) visit(i + j);
   }
+  for (; i < count; ++i) visit(i);
   selectNthLargest(s.ranked, rankedCount, needFromBin - 1);
   const uint64_t lowestTaken = s.ranked[needFromBin - 1];
 
