@@ -37,6 +37,16 @@ export interface NativeState {
   dispose(): void;
 }
 
+export interface NativeAdamWState {
+  readonly numel: number;
+  readonly step: number;
+  readonly stateBytes: number;
+  readonly busy: boolean;
+  snapshot(): { step: number; expAvg: Float32Array; expAvgSq: Float32Array };
+  restore(snapshot: { step: number; expAvg: Float32Array; expAvgSq: Float32Array }): void;
+  dispose(): void;
+}
+
 export interface CudaInfo {
   compiled: boolean;
   usable: boolean;
@@ -48,6 +58,8 @@ export interface CudaInfo {
 
 export interface NativeBuildInfo {
   hardwareThreads: number;
+  /** The CPU kernel build in use: 'avx2' or 'baseline'. */
+  cpuKernel: string;
   compiler: string;
   cuda: CudaInfo;
 }
@@ -70,7 +82,7 @@ export interface NativeBinding {
   }) => NativeState;
   /** dtypes: 2 codes per tensor (params, grads); hyper: 6 per tensor (lr, beta1, beta2, eps, weightDecay, alpha). */
   step(
-    states: NativeState[],
+    states: object[],
     params: NativeTensorData[],
     grads: NativeTensorData[],
     dtypes: Uint8Array,
@@ -78,7 +90,24 @@ export interface NativeBinding {
     policy: number,
   ): NativeStepReport;
   stepAsync(
-    states: NativeState[],
+    states: object[],
+    params: NativeTensorData[],
+    grads: NativeTensorData[],
+    dtypes: Uint8Array,
+    hyper: Float64Array,
+    policy: number,
+  ): Promise<NativeStepReport>;
+  NativeAdamWState: new (options: { numel: number }) => NativeAdamWState;
+  adamWStep(
+    states: object[],
+    params: NativeTensorData[],
+    grads: NativeTensorData[],
+    dtypes: Uint8Array,
+    hyper: Float64Array,
+    policy: number,
+  ): NativeStepReport;
+  adamWStepAsync(
+    states: object[],
     params: NativeTensorData[],
     grads: NativeTensorData[],
     dtypes: Uint8Array,

@@ -4,6 +4,8 @@ import { rejectUnknownKeys, requireNumberIn, requireObject, requireOneOf } from 
 
 export const STEP_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, alpha: 0 } as const;
 export const HYPER_FIELDS = ["lr", "beta1", "beta2", "eps", "weightDecay", "alpha"] as const;
+/** AdamW has every hyperparameter of MicroAdam but alpha. */
+export const ADAMW_HYPER_FIELDS = ["lr", "beta1", "beta2", "eps", "weightDecay"] as const;
 export const NON_FINITE_POLICIES = ["skip", "error", "ignore"] as const;
 const POLICY_CODE: Readonly<Record<NonFinitePolicy, number>> = { skip: 0, error: 1, ignore: 2 };
 const STEP_OPTION_KEYS = [...HYPER_FIELDS, "nonFinite"] as const;
@@ -31,9 +33,13 @@ export function checkHyper(h: Record<string, unknown>, name: string): ResolvedHy
   };
 }
 
-export function resolveStepOptions(options: unknown, name = "options"): { hyper: ResolvedHyper; policy: number } {
+export function resolveStepOptions(
+  options: unknown,
+  name = "options",
+  keys: readonly string[] = STEP_OPTION_KEYS,
+): { hyper: ResolvedHyper; policy: number } {
   const o = requireObject(options, name);
-  rejectUnknownKeys(o, name, STEP_OPTION_KEYS);
+  rejectUnknownKeys(o, name, keys);
   const hyper = checkHyper(o, name);
   const policy = requireOneOf(o.nonFinite ?? "skip", `${name}.nonFinite`, NON_FINITE_POLICIES);
   return { hyper, policy: POLICY_CODE[policy] };

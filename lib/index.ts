@@ -16,5 +16,16 @@ export type {
 export { createMicroAdamState, MicroAdamState } from "./state";
 export { microAdamStep, microAdamStepAsync } from "./step";
 export { MicroAdam, type MicroAdamOptions, type MicroAdamStateDict, type ParamGroup, type ResolvedParamGroup } from "./optimizer";
+export {
+  AdamW,
+  AdamWState,
+  adamWStep,
+  adamWStepAsync,
+  createAdamWState,
+  type AdamWOptions,
+  type AdamWSnapshot,
+  type AdamWStateDict,
+  type AdamWStepOptions,
+} from "./adamw";
 export { backends, getNumThreads, setNumThreads, type Backends } from "./threads";
 export { bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits, toBf16, toF16, toFloat32 } from "./half";

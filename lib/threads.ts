@@ -12,7 +12,7 @@ export function getNumThreads(): number {
 }
 
 export interface Backends {
-  cpu: { usable: true; threads: number; hardwareThreads: number };
+  cpu: { usable: true; threads: number; hardwareThreads: number; kernel: string };
   cuda: CudaInfo;
 }
 
@@ -20,7 +20,7 @@ export interface Backends {
 export function backends(): Backends {
   const info = binding.buildInfo();
   return {
-    cpu: { usable: true, threads: binding.getNumThreads(), hardwareThreads: info.hardwareThreads },
+    cpu: { usable: true, threads: binding.getNumThreads(), hardwareThreads: info.hardwareThreads, kernel: info.cpuKernel },
     cuda: info.cuda,
   };
 }

@@ -4,18 +4,14 @@
 
 #include <vector>
 
+#include "batch_checks.h"
 #include "hyper_params.h"
 #include "state.h"
 #include "tensor.h"
 
 namespace microadam {
 
-struct TensorStep {
-  HostState* state = nullptr;
-  TensorView params;
-  TensorView grads;  // read only
-  HyperParams hyper;
-};
+using TensorStep = BatchEntry<HostState>;
 
 struct StepReport {
   bool skipped = false;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layout.h"
+#include "stepped_state.h"
 
 namespace microadam {
 
@@ -38,12 +39,9 @@ struct SnapshotView {
   uint64_t windowValuesLength = 0;
 };
 
-class OptimizerState {
+class OptimizerState : public SteppedState {
  public:
   explicit OptimizerState(const StateConfig& config) : layout_(config) {}
-  virtual ~OptimizerState() = default;
-  OptimizerState(const OptimizerState&) = delete;
-  OptimizerState& operator=(const OptimizerState&) = delete;
 
   virtual Device device() const = 0;
   virtual void copyTo(const SnapshotTarget& target) const = 0;
@@ -52,23 +50,13 @@ class OptimizerState {
   virtual void restore(const SnapshotView& view) = 0;
 
   const StateLayout& layout() const { return layout_; }
-  // Atomic so JS may read the counter while an async step runs.
-  uint64_t step() const { return step_.load(std::memory_order_relaxed); }
-  void setStep(uint64_t step) { step_.store(step, std::memory_order_relaxed); }
   uint64_t numel() const { return layout_.numel(); }
-
-  // One step at a time per state: a second caller is refused instead of racing.
-  bool tryAcquire() { return !busy_.exchange(true, std::memory_order_acquire); }
-  void release() { busy_.store(false, std::memory_order_release); }
-  bool busy() const { return busy_.load(std::memory_order_acquire); }
 
  protected:
   void validateSnapshot(const SnapshotView& view) const;
 
  private:
   StateLayout layout_;
-  std::atomic<uint64_t> step_{0};
-  std::atomic<bool> busy_{false};
 };
 
 // State whose buffers are in host memory, stepped by the CPU engine.

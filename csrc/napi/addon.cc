@@ -3,7 +3,9 @@
 
 #include <thread>
 
+#include "../core/block_step.h"
 #include "../core/thread_pool.h"
+#include "adamw_state_wrap.h"
 #include "addon_data.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -35,6 +37,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
   o.Set("compiler", __VERSION__);
+  o.Set("cpuKernel", blockKernelName());
   Napi::Object cuda = Napi::Object::New(env);
 #if MICROADAM_WITH_CUDA
   const cuda::RuntimeProbe probe = cuda::probeRuntime();
@@ -68,7 +71,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->stateConstructor = Napi::Persistent(StateWrap::DefineClass(env));
   env.SetInstanceData(data);
+  data->adamWStateConstructor = Napi::Persistent(AdamWStateWrap::DefineClass(env));
   exports.Set("NativeState", data->stateConstructor.Value());
+  exports.Set("NativeAdamWState", data->adamWStateConstructor.Value());
+  exports.Set("adamWStep", Napi::Function::New(env, AdamWStepSync, "adamWStep"));
+  exports.Set("adamWStepAsync", Napi::Function::New(env, AdamWStepAsync, "adamWStepAsync"));
   exports.Set("step", Napi::Function::New(env, StepSync, "step"));
   exports.Set("stepAsync", Napi::Function::New(env, StepAsync, "stepAsync"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));

@@ -8,6 +8,7 @@ namespace microadam::napi {
 
 struct AddonData {
   Napi::FunctionReference stateConstructor;
+  Napi::FunctionReference adamWStateConstructor;
 };
 
 }  // namespace microadam::napi

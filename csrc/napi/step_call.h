@@ -1,5 +1,5 @@
-// step(states, params, grads, dtypes, hyper, policy) and its async twin: one native call for
-// every tensor of an optimizer.
+// The step entry points: step(states, params, grads, dtypes, hyper, policy) and its async twin,
+// for MicroAdam and for the native AdamW. One native call covers every tensor of an optimizer.
 #pragma once
 
 #include <napi.h>
@@ -8,5 +8,7 @@ namespace microadam::napi {
 
 Napi::Value StepSync(const Napi::CallbackInfo& info);
 Napi::Value StepAsync(const Napi::CallbackInfo& info);
+Napi::Value AdamWStepSync(const Napi::CallbackInfo& info);
+Napi::Value AdamWStepAsync(const Napi::CallbackInfo& info);
 
 }  // namespace microadam::napi

@@ -1,0 +1,77 @@
+// AdamW over a range of elements, compiled twice like block_kernel.h (baseline and AVX2).
+// Decoupled weight decay and bias correction as in torch.optim.AdamW:
+//   p = p*(1 - lr*wd); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+//   p = p - stepSize * m / (sqrt(v)/sqrt(bc2) + eps), stepSize = lr/bc1.
+#include <cmath>
+#include <cstdint>
+
+#include "adamw_engine.h"
+#include "numeric.h"
+
+namespace microadam {
+namespace MICROADAM_KERNEL_NAMESPACE {
+namespace {
+
+template <Dtype D>
+struct Element;
+template <>
+struct Element<Dtype::F32> {
+  using Storage = float;
+  static float load(const float* p, uint64_t i) { return p[i]; }
+  static void store(float* p, uint64_t i, float v) { p[i] = v; }
+};
+template <>
+struct Element<Dtype::BF16> {
+  using Storage = uint16_t;
+  static float load(const uint16_t* p, uint64_t i) { return bf16ToFloat(p[i]); }
+  static void store(uint16_t* p, uint64_t i, float v) { p[i] = floatToBf16(v); }
+};
+template <>
+struct Element<Dtype::F16> {
+  using Storage = uint16_t;
+  static float load(const uint16_t* p, uint64_t i) { return f16ToFloat(p[i]); }
+  static void store(uint16_t* p, uint64_t i, float v) { p[i] = floatToF16(v); }
+};
+
+template <Dtype P, Dtype G>
+void adamWRangeTyped(AdamWState& state, void* paramData, const void* gradData, uint64_t begin, uint64_t end,
+                     const AdamWScalars& s) {
+  auto* params = static_cast<typename Element<P>::Storage*>(paramData);
+  const auto* grads = static_cast<const typename Element<G>::Storage*>(gradData);
+  float* m = state.expAvg();
+  float* v = state.expAvgSq();
+  for (uint64_t i = begin; i < end; ++i) {
+    const float g = Element<G>::load(grads, i);
+    const float mi = s.beta1 * m[i] + s.oneMinusBeta1 * g;
+    const float vi = s.beta2 * v[i] + (s.oneMinusBeta2 * g) * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float x = Element<P>::load(params, i) * s.decay;
+    Element<P>::store(params, i, x - s.stepSize * (mi / (std::sqrt(vi) / s.sqrtBiasCorrection2 + s.eps)));
+  }
+}
+
+using TypedRange = void (*)(AdamWState&, void*, const void*, uint64_t, uint64_t, const AdamWScalars&);
+
+template <Dtype P>
+TypedRange rangeFor(Dtype g) {
+  switch (g) {
+    case Dtype::F32: return &adamWRangeTyped<P, Dtype::F32>;
+    case Dtype::BF16: return &adamWRangeTyped<P, Dtype::BF16>;
+    case Dtype::F16: return &adamWRangeTyped<P, Dtype::F16>;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void adamWRange(AdamWState& state, const TensorView& params, const TensorView& grads, uint64_t begin, uint64_t end,
+                const AdamWScalars& scalars) {
+  TypedRange fn = params.dtype == Dtype::F32    ? rangeFor<Dtype::F32>(grads.dtype)
+                  : params.dtype == Dtype::BF16 ? rangeFor<Dtype::BF16>(grads.dtype)
+                                                : rangeFor<Dtype::F16>(grads.dtype);
+  fn(state, params.data, grads.data, begin, end, scalars);
+}
+
+}  // namespace MICROADAM_KERNEL_NAMESPACE
+}  // namespace microadam

@@ -1,0 +1,3 @@
+// adamWRange for any CPU.
+#define MICROADAM_KERNEL_NAMESPACE kernel_baseline
+#include "adamw_kernel.h"

@@ -1,0 +1,184 @@
+// The machinery both optimizers' step calls share: parse (states, params, grads, dtypes, hyper,
+// policy) into a batch, hold the states busy, run the engine on the JS thread or in an
+// AsyncWorker, and report { skipped, steps }. An optimizer plugs in with a Traits type:
+//   using State; using Entry = BatchEntry<EngineState>;
+//   static const char* stateClassName;
+//   static std::shared_ptr<State> unwrap(const Napi::Object&, const Napi::Value& ctorCheckFailed);
+//   static Napi::Function constructor(AddonData*);
+//   static EngineState* engineState(State*);
+//   static StepReport run(const std::vector<Entry>&, NonFinitePolicy);
+//   static void validate(const std::vector<Entry>&);
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/batch_checks.h"
+#include "../core/cpu_engine.h"
+#include "../core/errors.h"
+#include "addon_data.h"
+#include "js_args.h"
+#include "js_errors.h"
+
+namespace microadam::napi {
+
+constexpr uint32_t kHyperFields = 6;  // lr, beta1, beta2, eps, weightDecay, alpha
+
+TensorView readTensor(const Napi::Value& value, Dtype dtype, const std::string& name);
+
+// Everything one call needs, parsed and checked on the JS thread. The references keep the
+// typed arrays' memory alive while an async step runs.
+template <typename Traits>
+struct StepBatch {
+  std::vector<std::shared_ptr<typename Traits::State>> states;
+  std::vector<typename Traits::Entry> steps;
+  std::vector<Napi::Reference<Napi::Value>> keepAlive;
+  NonFinitePolicy policy = NonFinitePolicy::Skip;
+
+  // Marks every state busy, or none (and throws) if one already is.
+  void acquire() {
+    for (size_t i = 0; i < states.size(); ++i)
+      if (!states[i]->tryAcquire()) {
+        for (size_t j = 0; j < i; ++j) states[j]->release();
+        throw StateError("states[" + std::to_string(i) +
+                         "] is busy: a step on it is in flight (await it before stepping again)");
+      }
+  }
+  void release() {
+    for (auto& s : states) s->release();
+  }
+};
+
+template <typename Traits>
+StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
+  Napi::Env env = info.Env();
+  Napi::Function stateClass = Traits::constructor(env.GetInstanceData<AddonData>());
+  Napi::Array states = requireArray(info[0], "states");
+  Napi::Array params = requireArray(info[1], "params");
+  Napi::Array grads = requireArray(info[2], "grads");
+  Napi::TypedArray dtypes = requireTypedArray(info[3], napi_uint8_array, "dtypes");
+  Napi::TypedArray hyper = requireTypedArray(info[4], napi_float64_array, "hyper");
+  const uint64_t policy = requireInteger(info[5], "policy", 0, 2);
+  const uint32_t count = states.Length();
+  if (params.Length() != count || grads.Length() != count)
+    throw RangeError("params and grads must have one entry per state (" + std::to_string(count) +
+                     "), received " + std::to_string(params.Length()) + " and " + std::to_string(grads.Length()));
+  if (dtypes.ElementLength() != 2 * size_t(count))
+    throw RangeError("dtypes must have 2 entries per state, received " + std::to_string(dtypes.ElementLength()));
+  if (hyper.ElementLength() != kHyperFields * size_t(count))
+    throw RangeError("hyper must have 6 entries per state, received " + std::to_string(hyper.ElementLength()));
+  const uint8_t* dtypeCodes = static_cast<const uint8_t*>(dtypes.ArrayBuffer().Data()) + dtypes.ByteOffset();
+  const double* hyperValues =
+      reinterpret_cast<const double*>(static_cast<const uint8_t*>(hyper.ArrayBuffer().Data()) + hyper.ByteOffset());
+
+  StepBatch<Traits> batch;
+  batch.policy = NonFinitePolicy(policy);
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string index = "[" + std::to_string(i) + "]";
+    Napi::Value stateValue = states.Get(i);
+    if (!stateValue.IsObject() || !stateValue.As<Napi::Object>().InstanceOf(stateClass))
+      throw TypeError(std::string("Expected a ") + Traits::stateClassName + " for states" + index +
+                      " but received " + describeValue(stateValue));
+    auto state = Traits::unwrap(stateValue.As<Napi::Object>());
+    for (int k = 0; k < 2; ++k)
+      if (dtypeCodes[2 * i + k] > 2) throw RangeError("dtypes" + index + " is not a known dtype code");
+    typename Traits::Entry step;
+    step.state = Traits::engineState(state.get(), index);
+    step.params = readTensor(params.Get(i), Dtype(dtypeCodes[2 * i]), "params" + index);
+    step.grads = readTensor(grads.Get(i), Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
+    const double* h = hyperValues + kHyperFields * i;
+    step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
+    batch.steps.push_back(step);
+    batch.states.push_back(std::move(state));
+    if (keepAlive) {
+      batch.keepAlive.push_back(Napi::Persistent(params.Get(i)));
+      batch.keepAlive.push_back(Napi::Persistent(grads.Get(i)));
+    }
+  }
+  validateBatch(batch.steps);
+  return batch;
+}
+
+// The counters are read from the batch's own references: the JS objects may have been
+// disposed while an async step ran.
+template <typename Traits>
+Napi::Object reportToJs(Napi::Env env, const StepReport& report, const StepBatch<Traits>& batch) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("skipped", report.skipped);
+  Napi::Array steps = Napi::Array::New(env, batch.states.size());
+  for (size_t i = 0; i < batch.states.size(); ++i) steps.Set(uint32_t(i), double(batch.states[i]->step()));
+  result.Set("steps", steps);
+  return result;
+}
+
+template <typename Traits>
+class StepWorker : public Napi::AsyncWorker {
+ public:
+  StepWorker(Napi::Env env, StepBatch<Traits> batch)
+      : Napi::AsyncWorker(env, "microadam.step"), batch_(std::move(batch)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      report_ = Traits::run(batch_.steps, batch_.policy);
+    } catch (...) {
+      failure_ = classifyCurrentException();
+      failed_ = true;
+    }
+  }
+
+  void OnOK() override {
+    batch_.release();
+    if (failed_)
+      deferred_.Reject(toJsError(Env(), failure_).Value());
+    else
+      deferred_.Resolve(reportToJs(Env(), report_, batch_));
+  }
+
+  void OnError(const Napi::Error& error) override {
+    batch_.release();
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  StepBatch<Traits> batch_;
+  Napi::Promise::Deferred deferred_;
+  StepReport report_;
+  FailureInfo failure_;
+  bool failed_ = false;
+};
+
+template <typename Traits>
+Napi::Value stepSync(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    StepBatch<Traits> batch = parseBatch<Traits>(info, false);
+    batch.acquire();
+    StepReport report;
+    try {
+      report = Traits::run(batch.steps, batch.policy);
+    } catch (...) {
+      batch.release();
+      throw;
+    }
+    batch.release();
+    return reportToJs(info.Env(), report, batch);
+  });
+}
+
+template <typename Traits>
+Napi::Value stepAsync(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    StepBatch<Traits> batch = parseBatch<Traits>(info, true);
+    batch.acquire();
+    auto* worker = new StepWorker<Traits>(info.Env(), std::move(batch));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace microadam::napi

@@ -1,0 +1,188 @@
+// What MicroAdam and AdamW share: torch-style param groups, one state per tensor, and one
+// native call per step covering every tensor.
+import type { NativeStepReport } from "./binding";
+import { checkHyper, NON_FINITE_POLICIES, policyCode, type ResolvedHyper } from "./hyper";
+import {
+  checkTensorPair,
+  runStep,
+  runStepAsync,
+  type NativeStepCall,
+  type NativeStepFunctions,
+  type SteppableState,
+} from "./native-call";
+import { tensorNumel } from "./tensor";
+import type { NonFinitePolicy, StepResult, Tensor } from "./types";
+import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
+
+/** A group of tensors sharing hyperparameters (like a torch param group). */
+export interface ParamGroup {
+  params: Tensor[];
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  alpha?: number;
+}
+
+/** A group after defaults were applied; change lr/weightDecay here between steps. */
+export interface ResolvedParamGroup extends ResolvedHyper {
+  params: Tensor[];
+}
+
+/** The hyperparameters of each group in a state dict, with the sizes of its tensors. */
+export type GroupRecord = ResolvedHyper & { numels: number[] };
+
+export interface OptimizerState extends SteppableState {
+  readonly step: number;
+  readonly stateBytes: number;
+  dispose(): void;
+}
+
+/** How a concrete optimizer differs: its option names, its states, its native functions. */
+export interface OptimizerKind<S extends OptimizerState> {
+  hyperKeys: readonly string[];
+  native: NativeStepFunctions;
+  checkState(state: unknown, name: string): S;
+}
+
+export abstract class BatchedOptimizer<S extends OptimizerState> {
+  readonly paramGroups: ResolvedParamGroup[];
+  /** One state per tensor, in the order of the flattened groups. */
+  readonly states: S[];
+  /** What a non-finite gradient does: 'skip' (default), 'error' or 'ignore'. */
+  nonFinite: NonFinitePolicy;
+  private readonly kind: OptimizerKind<S>;
+
+  protected constructor(
+    params: Tensor[] | ParamGroup[],
+    options: Record<string, unknown>,
+    kind: OptimizerKind<S>,
+    extraOptionKeys: readonly string[],
+    createState: (numel: number, name: string) => S,
+  ) {
+    this.kind = kind;
+    const o = requireObject(options, "options");
+    rejectUnknownKeys(o, "options", [...kind.hyperKeys, "nonFinite", ...extraOptionKeys]);
+    const defaults = checkHyper(o, "options");
+    this.nonFinite = requireOneOf(o.nonFinite ?? "skip", "options.nonFinite", NON_FINITE_POLICIES);
+    if (!Array.isArray(params) || params.length === 0)
+      throw typeError("params", "a non-empty array of tensors or of param groups", params);
+    const groups: ParamGroup[] =
+      isPlainObject(params[0]) && "params" in (params[0] as object)
+        ? (params as ParamGroup[])
+        : [{ params: params as Tensor[] }];
+    this.paramGroups = groups.map((group, g) => {
+      const name = `params[${g}]`;
+      const raw = requireObject(group, name);
+      rejectUnknownKeys(raw, name, ["params", ...kind.hyperKeys]);
+      if (!Array.isArray(raw.params) || raw.params.length === 0)
+        throw typeError(`${name}.params`, "a non-empty array of tensors", raw.params);
+      const given = Object.fromEntries(Object.entries(raw).filter(([k, v]) => v !== undefined && k !== "params"));
+      return { ...checkHyper({ ...defaults, ...given }, name), params: raw.params as Tensor[] };
+    });
+    this.states = [];
+    this.forEachParam((tensor, name) => {
+      const numel = tensorNumel(tensor);
+      if (typeof numel !== "number") throw typeError(name, "a tensor", tensor);
+      this.states.push(createState(numel, name));
+    });
+  }
+
+  /** Steps taken (t of the first state; all states step together). */
+  get stepCount(): number {
+    return this.states[0].step;
+  }
+
+  /** Exact bytes of all optimizer state. */
+  get stateBytes(): number {
+    return this.states.reduce((sum, s) => sum + s.stateBytes, 0);
+  }
+
+  /** Number of parameters (elements) across all tensors. */
+  get numel(): number {
+    return this.states.reduce((sum, s) => sum + s.numel, 0);
+  }
+
+  /** One step over every tensor; `grads` in the order of the flattened param groups. */
+  step(grads: Tensor[]): StepResult {
+    return this.result(runStep(this.kind.native, this.buildCall(grads)));
+  }
+
+  /** The same step off the event loop; do not touch params or grads until it settles. */
+  async stepAsync(grads: Tensor[]): Promise<StepResult> {
+    return this.result(await runStepAsync(this.kind.native, this.buildCall(grads)));
+  }
+
+  /** Frees every state's native memory (a step in flight finishes first). */
+  dispose(): void {
+    for (const s of this.states) s.dispose();
+  }
+
+  /** Each group's hyperparameters and tensor sizes, for a state dict. */
+  protected groupRecords(): GroupRecord[] {
+    return this.paramGroups.map((g) => ({
+      lr: g.lr,
+      beta1: g.beta1,
+      beta2: g.beta2,
+      eps: g.eps,
+      weightDecay: g.weightDecay,
+      alpha: g.alpha,
+      numels: g.params.map(tensorNumel),
+    }));
+  }
+
+  /** Checks a state dict's groups against this optimizer; returns their hyperparameters. */
+  protected checkGroupRecords(groups: unknown, name: string): ResolvedHyper[] {
+    if (!Array.isArray(groups) || groups.length !== this.paramGroups.length)
+      throw rangeError(name, `an array of ${this.paramGroups.length} groups`, groups);
+    return groups.map((g, i) => {
+      const group = requireObject(g, `${name}[${i}]`);
+      const numels = this.paramGroups[i].params.map(tensorNumel);
+      if (!Array.isArray(group.numels) || group.numels.join() !== numels.join())
+        throw rangeError(`${name}[${i}].numels`, `[${numels.join(", ")}]`, group.numels);
+      return checkHyper(group, `${name}[${i}]`);
+    });
+  }
+
+  /**
+   * Restores every state from `snapshots` (already checked in length) and then the groups'
+   * hyperparameters; if a state refuses its snapshot, every state is put back as it was.
+   */
+  protected restoreAll<T>(snapshots: T[], hypers: ResolvedHyper[], snapshotOf: (s: S) => T, restore: (s: S, t: T) => void): void {
+    this.states.forEach((s, i) => this.kind.checkState(s, `states[${i}]`));
+    const previous = this.states.map(snapshotOf);
+    try {
+      this.states.forEach((s, i) => restore(s, snapshots[i]));
+    } catch (error) {
+      this.states.forEach((s, i) => restore(s, previous[i]));
+      throw error;
+    }
+    hypers.forEach((h, i) => Object.assign(this.paramGroups[i], h));
+  }
+
+  protected forEachParam(fn: (tensor: Tensor, name: string, group: ResolvedParamGroup, groupIndex: number) => void): void {
+    this.paramGroups.forEach((group, g) => group.params.forEach((t, k) => fn(t, `params[${g}].params[${k}]`, group, g)));
+  }
+
+  private result({ skipped, steps }: NativeStepReport): StepResult {
+    return { step: steps[0], skipped };
+  }
+
+  private buildCall(grads: Tensor[]): NativeStepCall {
+    if (!Array.isArray(grads) || grads.length !== this.states.length)
+      throw typeError("grads", `an array of ${this.states.length} tensors (one per parameter)`, grads);
+    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy: policyCode(this.nonFinite) };
+    let i = 0;
+    this.forEachParam((tensor, name, group, g) => {
+      const state = this.kind.checkState(this.states[i], `states[${i}]`);
+      const pair = checkTensorPair(state, tensor, grads[i], name, `grads[${i}]`);
+      call.states.push(state);
+      call.params.push(pair.params);
+      call.grads.push(pair.grads);
+      call.hyper.push(checkHyper(group as unknown as Record<string, unknown>, `paramGroups[${g}]`));
+      i++;
+    });
+    return call;
+  }
+}

@@ -1,0 +1,87 @@
+// One native step call, shared by MicroAdam and AdamW: checked tensors and hyperparameters
+// packed the way csrc/napi/step_batch.h reads them.
+import type { NativeStepReport } from "./binding";
+import { packHyper, type ResolvedHyper } from "./hyper";
+import { DTYPE_CODE, normalizeTensor, type NormalizedTensor } from "./tensor";
+import type { Tensor } from "./types";
+import { rangeError, typeError } from "./validate";
+
+/** What a batched call needs of a state object. */
+export interface SteppableState {
+  readonly numel: number;
+  readonly disposed: boolean;
+  /** @internal */
+  readonly native: object;
+}
+
+type NativeArgs = [object[], (Float32Array | Uint16Array)[], (Float32Array | Uint16Array)[], Uint8Array, Float64Array, number];
+
+/** The binding's pair of step functions for one optimizer. */
+export interface NativeStepFunctions {
+  step(...args: NativeArgs): NativeStepReport;
+  stepAsync(...args: NativeArgs): Promise<NativeStepReport>;
+}
+
+export interface NativeStepCall {
+  states: SteppableState[];
+  params: NormalizedTensor[];
+  grads: NormalizedTensor[];
+  hyper: ResolvedHyper[];
+  policy: number;
+}
+
+/** `state` is an instance of `type` and not disposed. */
+export function checkState<S extends SteppableState>(
+  state: unknown,
+  name: string,
+  type: abstract new (...args: never[]) => S,
+  factory: string,
+): S {
+  if (!(state instanceof type)) throw typeError(name, `a ${type.name} (from ${factory})`, state);
+  if (state.disposed) {
+    const e = new Error(`${name} was disposed`);
+    (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
+    throw e;
+  }
+  return state;
+}
+
+export function checkTensorPair(
+  state: SteppableState,
+  params: Tensor,
+  grads: Tensor,
+  paramsName: string,
+  gradsName: string,
+): { params: NormalizedTensor; grads: NormalizedTensor } {
+  const p = normalizeTensor(params, paramsName);
+  const g = normalizeTensor(grads, gradsName);
+  if (p.data.length !== state.numel)
+    throw rangeError(paramsName, `a tensor of ${state.numel} elements (the state's numel)`, p.data);
+  if (g.data.length !== state.numel)
+    throw rangeError(gradsName, `a tensor of ${state.numel} elements (the state's numel)`, g.data);
+  return { params: p, grads: g };
+}
+
+function nativeArgs(call: NativeStepCall): NativeArgs {
+  const dtypes = new Uint8Array(call.states.length * 2);
+  call.params.forEach((p, i) => {
+    dtypes[2 * i] = DTYPE_CODE[p.dtype];
+    dtypes[2 * i + 1] = DTYPE_CODE[call.grads[i].dtype];
+  });
+  return [
+    call.states.map((s) => s.native),
+    call.params.map((p) => p.data),
+    call.grads.map((g) => g.data),
+    dtypes,
+    packHyper(call.hyper),
+    call.policy,
+  ];
+}
+
+export function runStep(fns: NativeStepFunctions, call: NativeStepCall): NativeStepReport {
+  return fns.step(...nativeArgs(call));
+}
+
+export function runStepAsync(fns: NativeStepFunctions, call: NativeStepCall): Promise<NativeStepReport> {
+  return fns.stepAsync(...nativeArgs(call));
+}
