@@ -115,6 +115,8 @@ export interface NativeBinding {
     policy: number,
   ): Promise<NativeStepReport>;
   setNumThreads(threads: number): void;
+  /** Benchmarks only: copies source's bytes into destination on the engine's threads. */
+  copyBandwidthProbe(destination: ArrayBufferView, source: ArrayBufferView): void;
   getNumThreads(): number;
   buildInfo(): NativeBuildInfo;
 }

@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "../core/block_step.h"
+#include "../core/errors.h"
+#include "../core/memory_probe.h"
 #include "../core/thread_pool.h"
 #include "adamw_state_wrap.h"
 #include "addon_data.h"
@@ -30,6 +32,22 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ThreadPool::shared().threadCount());
+}
+
+// copyBandwidthProbe(destination, source): copies one typed array's bytes into another of the
+// same byte length on the engine's threads (the benchmarks' bandwidth probe).
+Napi::Value CopyBandwidthProbe(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || !info[1].IsTypedArray())
+      throw TypeError("Expected typed arrays for destination and source but received " + describeValue(info[0]) +
+                      " and " + describeValue(info[1]));
+    Napi::TypedArray to = info[0].As<Napi::TypedArray>(), from = info[1].As<Napi::TypedArray>();
+    if (to.ByteLength() != from.ByteLength())
+      throw RangeError("destination and source must have the same byte length");
+    parallelCopy(static_cast<uint8_t*>(to.ArrayBuffer().Data()) + to.ByteOffset(),
+                 static_cast<const uint8_t*>(from.ArrayBuffer().Data()) + from.ByteOffset(), to.ByteLength());
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
@@ -80,6 +98,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stepAsync", Napi::Function::New(env, StepAsync, "stepAsync"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("copyBandwidthProbe", Napi::Function::New(env, CopyBandwidthProbe, "copyBandwidthProbe"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   return exports;
 }
