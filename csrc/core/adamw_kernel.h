@@ -35,19 +35,25 @@ struct Element<Dtype::F16> {
 
 template <Dtype P, Dtype G>
 void adamWRangeTyped(AdamWState& state, void* paramData, const void* gradData, uint64_t begin, uint64_t end,
-                     const AdamWScalars& s) {
-  auto* params = static_cast<typename Element<P>::Storage*>(paramData);
-  const auto* grads = static_cast<const typename Element<G>::Storage*>(gradData);
-  float* m = state.expAvg();
-  float* v = state.expAvgSq();
+                     const AdamWScalars& scalars) {
+  // Restrict-qualified pointers and scalars copied to locals: without them the compiler must
+  // assume a store to params may change the moments or the scalars, and it will not vectorize.
+  auto* __restrict__ params = static_cast<typename Element<P>::Storage*>(paramData);
+  const auto* __restrict__ grads = static_cast<const typename Element<G>::Storage*>(gradData);
+  float* __restrict__ m = state.expAvg();
+  float* __restrict__ v = state.expAvgSq();
+  const float beta1 = scalars.beta1, beta2 = scalars.beta2;
+  const float oneMinusBeta1 = scalars.oneMinusBeta1, oneMinusBeta2 = scalars.oneMinusBeta2;
+  const float eps = scalars.eps, decay = scalars.decay, stepSize = scalars.stepSize;
+  const float sqrtBiasCorrection2 = scalars.sqrtBiasCorrection2;
   for (uint64_t i = begin; i < end; ++i) {
     const float g = Element<G>::load(grads, i);
-    const float mi = s.beta1 * m[i] + s.oneMinusBeta1 * g;
-    const float vi = s.beta2 * v[i] + (s.oneMinusBeta2 * g) * g;
+    const float mi = beta1 * m[i] + oneMinusBeta1 * g;
+    const float vi = beta2 * v[i] + (oneMinusBeta2 * g) * g;
     m[i] = mi;
     v[i] = vi;
-    const float x = Element<P>::load(params, i) * s.decay;
-    Element<P>::store(params, i, x - s.stepSize * (mi / (std::sqrt(vi) / s.sqrtBiasCorrection2 + s.eps)));
+    const float x = Element<P>::load(params, i) * decay;
+    Element<P>::store(params, i, x - stepSize * (mi / (std::sqrt(vi) / sqrtBiasCorrection2 + eps)));
   }
 }
 

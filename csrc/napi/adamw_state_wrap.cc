@@ -3,6 +3,7 @@
 #include "../core/errors.h"
 #include "js_args.h"
 #include "js_errors.h"
+#include "type_tags.h"
 
 namespace microadam::napi {
 
@@ -27,6 +28,7 @@ AdamWStateWrap::AdamWStateWrap(const Napi::CallbackInfo& info) : ObjectWrap<Adam
   callGuarded(info, [&]() -> Napi::Value {
     Napi::Object options = requireObject(info[0], "options");
     state_ = std::make_shared<AdamWState>(requireInteger(options.Get("numel"), "options.numel", 1, kMaxSafeInteger));
+    info.This().As<Napi::Object>().TypeTag(&kNativeAdamWStateTag);
     return info.Env().Undefined();
   });
 }
@@ -37,23 +39,36 @@ std::shared_ptr<AdamWState> AdamWStateWrap::state() const {
 }
 
 Napi::Value AdamWStateWrap::Numel(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->numel())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
+    return Napi::Number::New(info.Env(), double(state()->numel()));
+  });
 }
 
 Napi::Value AdamWStateWrap::Step(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->step())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
+    return Napi::Number::New(info.Env(), double(state()->step()));
+  });
 }
 
 Napi::Value AdamWStateWrap::StateBytes(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->stateBytes())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
+    return Napi::Number::New(info.Env(), double(state()->stateBytes()));
+  });
 }
 
 Napi::Value AdamWStateWrap::Busy(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Boolean::New(info.Env(), state()->busy()); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
+    return Napi::Boolean::New(info.Env(), state()->busy());
+  });
 }
 
 Napi::Value AdamWStateWrap::Snapshot(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
     std::shared_ptr<AdamWState> s = state();
     if (s->busy()) throw StateError("cannot snapshot a state while a step on it is in flight");
     Napi::Env env = info.Env();
@@ -70,6 +85,7 @@ Napi::Value AdamWStateWrap::Snapshot(const Napi::CallbackInfo& info) {
 
 Napi::Value AdamWStateWrap::Restore(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
     std::shared_ptr<AdamWState> s = state();
     Napi::Object o = requireObject(info[0], "snapshot");
     const uint64_t step = requireInteger(o.Get("step"), "snapshot.step", 0, kMaxSafeInteger);
@@ -91,8 +107,11 @@ Napi::Value AdamWStateWrap::Restore(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AdamWStateWrap::Dispose(const Napi::CallbackInfo& info) {
-  state_.reset();
-  return info.Env().Undefined();
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
+    state_.reset();
+    return info.Env().Undefined();
+  });
 }
 
 }  // namespace microadam::napi

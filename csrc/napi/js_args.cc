@@ -80,6 +80,9 @@ Napi::TypedArray requireTypedArray(const Napi::Value& v, napi_typedarray_type ty
     throw TypeError("Expected a " + std::string(typedArrayName(type)) + " for " + name + " but received " +
                     describeValue(v));
   Napi::TypedArray t = v.As<Napi::TypedArray>();
+  // napi_get_arraybuffer_info (ArrayBuffer().Data()) does not accept a SharedArrayBuffer.
+  if (!Napi::Value(t.ArrayBuffer()).IsArrayBuffer())
+    throw TypeError("Expected " + name + " to be backed by an ArrayBuffer but it is backed by a SharedArrayBuffer");
   if (t.ArrayBuffer().IsDetached()) throw TypeError("Expected " + name + " to be attached but its buffer is detached");
   return t;
 }

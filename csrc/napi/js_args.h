@@ -17,7 +17,7 @@ double requireNumber(const Napi::Value& value, const std::string& name);
 // An integer-valued number in [min, max].
 uint64_t requireInteger(const Napi::Value& value, const std::string& name, double min, double max);
 
-// A typed array of exactly type `type` that is not detached.
+// A typed array of exactly type `type`, on an ArrayBuffer (not shared) that is not detached.
 Napi::TypedArray requireTypedArray(const Napi::Value& value, napi_typedarray_type type, const std::string& name);
 
 }  // namespace microadam::napi

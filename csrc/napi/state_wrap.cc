@@ -4,6 +4,7 @@
 #include "addon_data.h"
 #include "js_args.h"
 #include "js_errors.h"
+#include "type_tags.h"
 
 namespace microadam::napi {
 
@@ -46,6 +47,7 @@ StateWrap::StateWrap(const Napi::CallbackInfo& info) : ObjectWrap<StateWrap>(inf
   callGuarded(info, [&]() -> Napi::Value {
     Napi::Object options = requireObject(info[0], "options");
     state_ = std::make_shared<HostState>(readConfig(options));
+    info.This().As<Napi::Object>().TypeTag(&kNativeStateTag);
     return info.Env().Undefined();
   });
 }
@@ -56,29 +58,43 @@ std::shared_ptr<OptimizerState> StateWrap::state() const {
 }
 
 Napi::Value StateWrap::Numel(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->numel())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    return Napi::Number::New(info.Env(), double(state()->numel()));
+  });
 }
 
 Napi::Value StateWrap::Step(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->step())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    return Napi::Number::New(info.Env(), double(state()->step()));
+  });
 }
 
 Napi::Value StateWrap::StateBytes(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Number::New(info.Env(), double(state()->layout().stateBytes())); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    return Napi::Number::New(info.Env(), double(state()->layout().stateBytes()));
+  });
 }
 
 Napi::Value StateWrap::Busy(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] { return Napi::Boolean::New(info.Env(), state()->busy()); });
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    return Napi::Boolean::New(info.Env(), state()->busy());
+  });
 }
 
 Napi::Value StateWrap::Device(const Napi::CallbackInfo& info) {
-  return callGuarded(info, [&] {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
     return Napi::String::New(info.Env(), state()->device() == Device::Cuda ? "cuda" : "cpu");
   });
 }
 
 Napi::Value StateWrap::Layout(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
     const StateLayout& l = state()->layout();
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
@@ -97,6 +113,7 @@ Napi::Value StateWrap::Layout(const Napi::CallbackInfo& info) {
 
 Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
     std::shared_ptr<OptimizerState> s = state();
     if (s->busy()) throw StateError("cannot snapshot a state while a step on it is in flight");
     const StateLayout& l = s->layout();
@@ -121,6 +138,7 @@ Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
 
 Napi::Value StateWrap::Restore(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
     std::shared_ptr<OptimizerState> s = state();
     Napi::Object o = requireObject(info[0], "snapshot");
     SnapshotView v;
@@ -153,9 +171,12 @@ Napi::Value StateWrap::Restore(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value StateWrap::Dispose(const Napi::CallbackInfo& info) {
-  // A step in flight holds its own reference; the memory goes when the last holder lets go.
-  state_.reset();
-  return info.Env().Undefined();
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    // A step in flight holds its own reference; the memory goes when the last holder lets go.
+    state_.reset();
+    return info.Env().Undefined();
+  });
 }
 
 }  // namespace microadam::napi

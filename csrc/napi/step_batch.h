@@ -3,6 +3,7 @@
 // AsyncWorker, and report { skipped, steps }. An optimizer plugs in with a Traits type:
 //   using State; using Entry = BatchEntry<EngineState>;
 //   static const char* stateClassName;
+//   static const napi_type_tag* typeTag;  (type_tags.h: what a state object must carry)
 //   static std::shared_ptr<State> unwrap(const Napi::Object&, const Napi::Value& ctorCheckFailed);
 //   static Napi::Function constructor(AddonData*);
 //   static EngineState* engineState(State*);
@@ -22,6 +23,7 @@
 #include "addon_data.h"
 #include "js_args.h"
 #include "js_errors.h"
+#include "type_tags.h"
 
 namespace microadam::napi {
 
@@ -54,16 +56,27 @@ struct StepBatch {
 
 template <typename Traits>
 StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
-  Napi::Env env = info.Env();
-  Napi::Function stateClass = Traits::constructor(env.GetInstanceData<AddonData>());
+  // Phase 1 reads the array elements, which may run JavaScript: an accessor element can detach,
+  // transfer or shrink any buffer, so no pointer into JS memory is taken until every read is done.
   Napi::Array states = requireArray(info[0], "states");
   Napi::Array params = requireArray(info[1], "params");
   Napi::Array grads = requireArray(info[2], "grads");
+  const uint32_t count = states.Length();
+  std::vector<Napi::Value> stateValues, paramValues, gradValues;
+  if (params.Length() == count && grads.Length() == count)
+    for (uint32_t i = 0; i < count; ++i) {
+      stateValues.push_back(states.Get(i));
+      paramValues.push_back(params.Get(i));
+      gradValues.push_back(grads.Get(i));
+    }
+
+  // Phase 2 runs no JavaScript (type tags and typed-array facts only), so the pointers taken
+  // here stay valid through a synchronous step. An async step relies on the caller not
+  // detaching or shrinking the buffers until it settles (docs/reliability.md).
   Napi::TypedArray dtypes = requireTypedArray(info[3], napi_uint8_array, "dtypes");
   Napi::TypedArray hyper = requireTypedArray(info[4], napi_float64_array, "hyper");
   const uint64_t policy = requireInteger(info[5], "policy", 0, 2);
-  const uint32_t count = states.Length();
-  if (params.Length() != count || grads.Length() != count)
+  if (params.Length() != count || grads.Length() != count || stateValues.size() != count)
     throw RangeError("params and grads must have one entry per state (" + std::to_string(count) +
                      "), received " + std::to_string(params.Length()) + " and " + std::to_string(grads.Length()));
   if (dtypes.ElementLength() != 2 * size_t(count))
@@ -78,8 +91,8 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
   batch.policy = NonFinitePolicy(policy);
   for (uint32_t i = 0; i < count; ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
-    Napi::Value stateValue = states.Get(i);
-    if (!stateValue.IsObject() || !stateValue.As<Napi::Object>().InstanceOf(stateClass))
+    const Napi::Value& stateValue = stateValues[i];
+    if (!hasTypeTag(stateValue, *Traits::typeTag))
       throw TypeError(std::string("Expected a ") + Traits::stateClassName + " for states" + index +
                       " but received " + describeValue(stateValue));
     auto state = Traits::unwrap(stateValue.As<Napi::Object>());
@@ -87,15 +100,15 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
       if (dtypeCodes[2 * i + k] > 2) throw RangeError("dtypes" + index + " is not a known dtype code");
     typename Traits::Entry step;
     step.state = Traits::engineState(state.get(), index);
-    step.params = readTensor(params.Get(i), Dtype(dtypeCodes[2 * i]), "params" + index);
-    step.grads = readTensor(grads.Get(i), Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
+    step.params = readTensor(paramValues[i], Dtype(dtypeCodes[2 * i]), "params" + index);
+    step.grads = readTensor(gradValues[i], Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
     const double* h = hyperValues + kHyperFields * i;
     step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
     batch.steps.push_back(step);
     batch.states.push_back(std::move(state));
     if (keepAlive) {
-      batch.keepAlive.push_back(Napi::Persistent(params.Get(i)));
-      batch.keepAlive.push_back(Napi::Persistent(grads.Get(i)));
+      batch.keepAlive.push_back(Napi::Persistent(paramValues[i]));
+      batch.keepAlive.push_back(Napi::Persistent(gradValues[i]));
     }
   }
   validateBatch(batch.steps);

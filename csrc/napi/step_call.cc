@@ -4,6 +4,7 @@
 #include "adamw_state_wrap.h"
 #include "state_wrap.h"
 #include "step_batch.h"
+#include "type_tags.h"
 
 namespace microadam::napi {
 
@@ -23,6 +24,7 @@ struct MicroAdamTraits {
   using State = OptimizerState;
   using Entry = TensorStep;
   static constexpr const char* stateClassName = "NativeState";
+  static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
   static Napi::Function constructor(AddonData* data) { return data->stateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
   static HostState* engineState(State* state, const std::string& index) {
@@ -36,6 +38,7 @@ struct AdamWTraits {
   using State = AdamWState;
   using Entry = AdamWTensorStep;
   static constexpr const char* stateClassName = "NativeAdamWState";
+  static constexpr const napi_type_tag* typeTag = &kNativeAdamWStateTag;
   static Napi::Function constructor(AddonData* data) { return data->adamWStateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return AdamWStateWrap::Unwrap(o)->state(); }
   static AdamWState* engineState(State* state, const std::string&) { return state; }
