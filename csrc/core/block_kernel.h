@@ -59,6 +59,20 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   // 1. a = g + dequantized error, and the Top-K keys of a.
   for (uint32_t i = 0; i < count; ++i) a[i] = Grad::load(grads, begin + i);
+  // The params are written at the end of the block at scattered indices: ask for their cache
+  // lines now, so the loads there do not wait on memory. The next block's gradient (which this
+  // thread most likely steps next) is requested as well.
+  {
+    const auto* paramBytes = reinterpret_cast<const char*>(params + begin);
+    const uint64_t paramLength = uint64_t(count) * sizeof(*params);
+    for (uint64_t offset = 0; offset < paramLength; offset += 64) __builtin_prefetch(paramBytes + offset, 1, 3);
+    const uint64_t nextBegin = begin + count;
+    if (nextBegin < layout.numel()) {
+      const auto* nextGrad = reinterpret_cast<const char*>(grads + nextBegin);
+      const uint64_t nextLength = uint64_t(layout.blockSize(block + 1)) * sizeof(*grads);
+      for (uint64_t offset = 0; offset < nextLength; offset += 64) __builtin_prefetch(nextGrad + offset, 0, 3);
+    }
+  }
   for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
     const uint32_t size = count - offset < q ? count - offset : q;
     dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], a + offset, a + offset,

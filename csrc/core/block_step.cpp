@@ -15,7 +15,7 @@ void BlockScratch::reserve(uint32_t capacity) {
   direction.assign(capacity, 0.0f);
   touched.assign(capacity, 0);
   codes.resize(capacity + 1);
-  histogram.resize(kTopkBins);
+  histogram.resize(kTopkHistogramSize);
   candidates.resize(capacity);
   selected.resize(capacity);
   ranked.resize(capacity);

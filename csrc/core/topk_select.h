@@ -15,9 +15,12 @@ namespace microadam {
 
 constexpr int kTopkBinShift = 20;
 constexpr uint32_t kTopkBins = (kNanKey >> kTopkBinShift) + 1;
+constexpr uint32_t kTopkNearBins = 63;  // 8 octaves below the largest key, 8 bins per octave
+// Counters selectTopk needs: 4 near sub-histograms and one full histogram.
+constexpr uint32_t kTopkHistogramSize = 4 * (kTopkNearBins + 1) + kTopkBins;
 
 struct TopkScratch {
-  uint32_t* histogram;   // kTopkBins
+  uint32_t* histogram;   // kTopkHistogramSize
   uint16_t* candidates;  // block size
   uint64_t* ranked;      // block size
 };
@@ -66,11 +69,41 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
     for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
     return count;
   }
+  // Histogram of the bins near the top only: the keep-th largest key of a real gradient block
+  // lies within a few octaves of the largest, so keys further down are counted in one floor
+  // bin. Four interleaved sub-histograms keep runs of keys in the same bin from serializing on
+  // one counter. If the floor bin turns out to hold the keep-th key, count again in full.
   const uint32_t topBin = maxKey >> kTopkBinShift;
-  for (uint32_t b = 0; b <= topBin; ++b) s.histogram[b] = 0;
-  for (uint32_t i = 0; i < count; ++i) ++s.histogram[keys[i] >> kTopkBinShift];
+  const uint32_t floorBin = topBin > kTopkNearBins ? topBin - kTopkNearBins : 0;
+  uint32_t* sub = s.histogram;  // 4 x (kTopkNearBins + 1) counters, indexed by bin - floorBin
+  constexpr uint32_t kStride = kTopkNearBins + 1;
+  for (uint32_t b = 0; b < 4 * kStride; ++b) sub[b] = 0;
+  uint32_t h = 0;
+  for (; h + 4 <= count; h += 4)
+    for (uint32_t lane = 0; lane < 4; ++lane) {
+      const uint32_t keyBin = keys[h + lane] >> kTopkBinShift;
+      ++sub[lane * kStride + (keyBin > floorBin ? keyBin - floorBin : 0)];
+    }
+  for (; h < count; ++h) {
+    const uint32_t keyBin = keys[h] >> kTopkBinShift;
+    ++sub[keyBin > floorBin ? keyBin - floorBin : 0];
+  }
+  auto binCount = [&](uint32_t b) {
+    const uint32_t r = b - floorBin;
+    return sub[r] + sub[kStride + r] + sub[2 * kStride + r] + sub[3 * kStride + r];
+  };
   uint32_t above = 0, bin = topBin;
-  while (above + s.histogram[bin] < keep) above += s.histogram[bin--];
+  while (bin > floorBin && above + binCount(bin) < keep) above += binCount(bin--);
+  if (bin == floorBin && floorBin > 0) {
+    // The keep-th key is far below the largest: full histogram from the floor bin down.
+    uint32_t* full = s.histogram + 4 * kStride;
+    for (uint32_t b = 0; b <= floorBin; ++b) full[b] = 0;
+    for (uint32_t j = 0; j < count; ++j) {
+      const uint32_t keyBin = keys[j] >> kTopkBinShift;
+      if (keyBin <= floorBin) ++full[keyBin];
+    }
+    while (above + full[bin] < keep) above += full[bin--];
+  }
   const uint32_t needFromBin = keep - above;
 
   // Candidates: keys in the found bin or above. Most chunks of 16 hold none, and the test for

@@ -157,6 +157,19 @@ class StepWorker : public Napi::AsyncWorker {
     deferred_.Reject(error.Value());
   }
 
+  // Runs OnOK/OnError, then deletes the worker. While the environment is torn down (a worker
+  // thread terminated with this step in flight) N-API calls fail and node-addon-api throws; an
+  // exception escaping into Node aborts the process, so it stops here: the step has finished
+  // and there is no one left to tell.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (...) {
+      batch_.release();
+      Destroy();
+    }
+  }
+
  private:
   StepBatch<Traits> batch_;
   Napi::Promise::Deferred deferred_;

@@ -95,7 +95,7 @@ void testLayout() {
 // Top-K by the histogram method against a brute force over the same rule.
 std::vector<uint16_t> topkOf(const std::vector<float>& values, uint32_t keep) {
   const uint32_t n = uint32_t(values.size());
-  std::vector<uint32_t> keys(n), histogram(kTopkBins);
+  std::vector<uint32_t> keys(n), histogram(kTopkHistogramSize);
   std::vector<uint16_t> candidates(n), selected(n);
   std::vector<uint64_t> ranked(n);
   uint32_t maxKey = 0;
