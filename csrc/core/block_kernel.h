@@ -93,7 +93,7 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   uint16_t* selected = scratch.selected.data();
   const uint32_t taken = selectTopk(keys, count, keep, maxKey,
                                     TopkScratch{scratch.histogram.data(), scratch.candidates.data(), scratch.ranked.data()},
-                                    selected);
+                                    selected, state.topkHint(block));
   for (uint32_t n = 0; n < taken; ++n) {
     const uint16_t i = selected[n];
     rowIndices[n] = i;

@@ -50,7 +50,8 @@ HostState::HostState(const StateConfig& config)
       errorMin_(layout().bucketCount(), 0),
       errorMax_(layout().bucketCount(), 0),
       windowIndices_(uint64_t(layout().config().window) * layout().rowLength(), 0),
-      windowValues_(uint64_t(layout().config().window) * layout().rowLength(), 0) {}
+      windowValues_(uint64_t(layout().config().window) * layout().rowLength(), 0),
+      topkHints_(layout().blockCount(), 0) {}
 
 void HostState::copyTo(const SnapshotTarget& t) const {
   std::copy(errorCodes_.begin(), errorCodes_.end(), t.errorCodes);

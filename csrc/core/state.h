@@ -73,6 +73,9 @@ class HostState final : public OptimizerState {
   uint16_t* errorMax() { return errorMax_.data(); }
   uint16_t* windowIndices() { return windowIndices_.data(); }
   uint16_t* windowValues() { return windowValues_.data(); }
+  // Per-block Top-K hint (topk_select.h): an engine cache, not state. It never changes a
+  // result, is not in snapshots and is not counted in stateBytes.
+  uint32_t* topkHint(uint64_t block) { return &topkHints_[block]; }
 
  private:
   std::vector<uint8_t> errorCodes_;
@@ -80,6 +83,7 @@ class HostState final : public OptimizerState {
   std::vector<uint16_t> errorMax_;
   std::vector<uint16_t> windowIndices_;
   std::vector<uint16_t> windowValues_;
+  std::vector<uint32_t> topkHints_;
 };
 
 }  // namespace microadam

@@ -61,13 +61,68 @@ MA_HOST_DEVICE void selectNthLargest(uint64_t* values, uint32_t count, uint32_t 
   }
 }
 
+// Indices i (ascending) with keys[i] >= lowestKey, into `candidates`. Stops early and returns
+// limit + 1 when there are more than `limit`. Most chunks of 16 hold none, and the test for "any
+// in this chunk" vectorizes.
+MA_HOST_DEVICE uint32_t collectCandidates(const uint32_t* keys, uint32_t count, uint32_t lowestKey, uint32_t limit,
+                                          uint16_t* candidates) {
+  constexpr uint32_t kChunk = 16;
+  uint32_t found = 0, i = 0;
+  for (; i + kChunk <= count; i += kChunk) {
+    uint32_t any = 0;
+    for (uint32_t j = 0; j < kChunk; ++j) any |= uint32_t(keys[i + j] >= lowestKey);
+    if (!any) continue;
+    for (uint32_t j = 0; j < kChunk; ++j)
+      if (keys[i + j] >= lowestKey) candidates[found++] = uint16_t(i + j);
+    if (found > limit) return limit + 1;
+  }
+  for (; i < count; ++i)
+    if (keys[i] >= lowestKey) candidates[found++] = uint16_t(i);
+  return found > limit ? limit + 1 : found;
+}
+
+// The exact selection among candidates that include every element of the top `keep`: ranks
+// them (key, then smaller index), keeps those at or above the keep-th rank, in ascending index
+// order. Returns a hint for the next step: the key about 1.5 keep down the ranking, so that
+// next time the elements at or above it are, most likely, at least `keep` again.
+MA_HOST_DEVICE uint32_t selectAmongCandidates(const uint32_t* keys, const uint16_t* candidates, uint32_t candidateCount,
+                                              uint32_t keep, uint64_t* ranked, uint16_t* selected) {
+  for (uint32_t c = 0; c < candidateCount; ++c) ranked[c] = topkRank(keys[candidates[c]], candidates[c]);
+  selectNthLargest(ranked, candidateCount, keep - 1);
+  const uint64_t lowestTaken = ranked[keep - 1];
+  uint32_t hintKey = uint32_t(lowestTaken >> 32);
+  if (candidateCount > keep) {
+    const uint32_t below = candidateCount - keep;
+    const uint32_t hintRank = (keep / 2 < below ? keep / 2 : below - 1);
+    selectNthLargest(ranked + keep, below, hintRank);
+    hintKey = uint32_t(ranked[keep + hintRank] >> 32);
+  }
+  uint32_t written = 0;
+  for (uint32_t c = 0; c < candidateCount; ++c) {
+    const uint32_t i = candidates[c];
+    if (topkRank(keys[i], i) >= lowestTaken) selected[written++] = uint16_t(i);
+  }
+  return hintKey;
+}
+
 // Writes the indices of the selected elements, ascending, to `selected`; returns how many
-// (= keep). `maxKey` is the largest key of the block.
+// (= keep). `maxKey` is the largest key of the block. `hint` (in/out, 0 = none) is a key below
+// the keep-th largest on the block's previous step: when at least `keep` and not too many keys
+// reach it, those are the only candidates and no histogram is needed. The result is exact
+// either way; the hint only saves work.
 MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_t keep, uint32_t maxKey,
-                                   const TopkScratch& s, uint16_t* selected) {
+                                   const TopkScratch& s, uint16_t* selected, uint32_t* hint) {
   if (keep >= count) {
     for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
     return count;
+  }
+  if (*hint != 0 && *hint <= maxKey) {
+    const uint32_t limit = 4 * keep + 64;
+    const uint32_t found = collectCandidates(keys, count, *hint, limit, s.candidates);
+    if (found >= keep && found <= limit) {
+      *hint = selectAmongCandidates(keys, s.candidates, found, keep, s.ranked, selected);
+      return keep;
+    }
   }
   // Histogram of the bins near the top only: the keep-th largest key of a real gradient block
   // lies within a few octaves of the largest, so keys further down are counted in one floor
@@ -104,36 +159,9 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
     }
     while (above + full[bin] < keep) above += full[bin--];
   }
-  const uint32_t needFromBin = keep - above;
-
-  // Candidates: keys in the found bin or above. Most chunks of 16 hold none, and the test for
-  // "any in this chunk" vectorizes.
-  const uint32_t lowestCandidate = bin << kTopkBinShift;
-  uint32_t candidateCount = 0, rankedCount = 0;
-  auto visit = [&](uint32_t i) {
-    const uint32_t keyBin = keys[i] >> kTopkBinShift;
-    if (keyBin < bin) return;
-    s.candidates[candidateCount++] = uint16_t(i);
-    if (keyBin == bin) s.ranked[rankedCount++] = topkRank(keys[i], i);
-  };
-  constexpr uint32_t kChunk = 16;
-  uint32_t i = 0;
-  for (; i + kChunk <= count; i += kChunk) {
-    uint32_t any = 0;
-    for (uint32_t j = 0; j < kChunk; ++j) any |= uint32_t(keys[i + j] >= lowestCandidate);
-    if (any)
-      for (uint32_t j = 0; j < kChunk; ++j) visit(i + j);
-  }
-  for (; i < count; ++i) visit(i);
-  selectNthLargest(s.ranked, rankedCount, needFromBin - 1);
-  const uint64_t lowestTaken = s.ranked[needFromBin - 1];
-
-  uint32_t written = 0;
-  for (uint32_t c = 0; c < candidateCount; ++c) {
-    const uint32_t i = s.candidates[c];
-    if ((keys[i] >> kTopkBinShift) > bin || topkRank(keys[i], i) >= lowestTaken) selected[written++] = uint16_t(i);
-  }
-  return written;
+  const uint32_t found = collectCandidates(keys, count, bin << kTopkBinShift, count, s.candidates);
+  *hint = selectAmongCandidates(keys, s.candidates, found, keep, s.ranked, selected);
+  return keep;
 }
 
 }  // namespace microadam

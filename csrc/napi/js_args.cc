@@ -44,6 +44,9 @@ std::string describeValue(const Napi::Value& v) {
   if (v.IsBoolean()) return "a boolean";
   if (v.IsBigInt()) return "a bigint";
   if (v.IsFunction()) return "a function";
+  if (v.IsSymbol()) return "a symbol";
+  if (v.IsArrayBuffer()) return "an ArrayBuffer";
+  if (v.IsDataView()) return "a DataView";
   return "an object";
 }
 

@@ -103,11 +103,16 @@ std::vector<uint16_t> topkOf(const std::vector<float>& values, uint32_t keep) {
     keys[i] = magnitudeKey(values[i]);
     maxKey = std::max(maxKey, keys[i]);
   }
-  const uint32_t taken =
-      selectTopk(keys.data(), n, keep, maxKey, TopkScratch{histogram.data(), candidates.data(), ranked.data()},
-                 selected.data());
-  selected.resize(taken);
-  return selected;
+  // Twice: without a hint (histogram path), then with the hint the first call left (which may
+  // or may not admit this block); both must give the same set.
+  uint32_t hint = 0;
+  const TopkScratch scratch{histogram.data(), candidates.data(), ranked.data()};
+  const uint32_t taken = selectTopk(keys.data(), n, keep, maxKey, scratch, selected.data(), &hint);
+  std::vector<uint16_t> first(selected.begin(), selected.begin() + taken);
+  const uint32_t again = selectTopk(keys.data(), n, keep, maxKey, scratch, selected.data(), &hint);
+  std::vector<uint16_t> second(selected.begin(), selected.begin() + again);
+  if (first != second) return {};
+  return first;
 }
 
 std::vector<uint16_t> bruteTopk(const std::vector<float>& values, uint32_t keep) {
