@@ -6,6 +6,17 @@ import { binding } from "../../lib/binding";
 
 export type BenchDtype = "f32" | "bf16";
 
+/**
+ * Gradients for successive steps: a few different buffers used in turn, so that the Top-K and
+ * the error feedback see a changing gradient as in training (a constant one would make every
+ * step alike), without generating data inside the timed call.
+ */
+export function gradientCycle(numel: number, dtype: BenchDtype): () => Tensor {
+  const buffers = [2, 5, 7].map((seed) => tensorOf(makeValues(numel, seed), dtype));
+  let next = 0;
+  return () => buffers[next++ % buffers.length];
+}
+
 export interface Prepared {
   run(): void;
   dispose(): void;
@@ -51,8 +62,8 @@ export const microAdam: Contender = {
   prepare(numel, dtype, layout) {
     const state = createMicroAdamState({ numel, ...layout });
     const params = tensorOf(makeValues(numel, 1), dtype);
-    const grads = tensorOf(makeValues(numel, 2), dtype);
-    return { run: () => void microAdamStep(state, params, grads, { lr: 1e-3 }), dispose: () => state.dispose() };
+    const grads = gradientCycle(numel, dtype);
+    return { run: () => void microAdamStep(state, params, grads(), { lr: 1e-3 }), dispose: () => state.dispose() };
   },
 };
 
@@ -64,8 +75,8 @@ export const nativeAdamW: Contender = {
   prepare(numel, dtype) {
     const state = createAdamWState({ numel });
     const params = tensorOf(makeValues(numel, 1), dtype);
-    const grads = tensorOf(makeValues(numel, 2), dtype);
-    return { run: () => void adamWStep(state, params, grads, { lr: 1e-3 }), dispose: () => state.dispose() };
+    const grads = gradientCycle(numel, dtype);
+    return { run: () => void adamWStep(state, params, grads(), { lr: 1e-3 }), dispose: () => state.dispose() };
   },
 };
 

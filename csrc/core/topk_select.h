@@ -83,8 +83,9 @@ MA_HOST_DEVICE uint32_t collectCandidates(const uint32_t* keys, uint32_t count, 
 
 // The exact selection among candidates that include every element of the top `keep`: ranks
 // them (key, then smaller index), keeps those at or above the keep-th rank, in ascending index
-// order. Returns a hint for the next step: the key about 1.5 keep down the ranking, so that
-// next time the elements at or above it are, most likely, at least `keep` again.
+// order. Returns a hint for the next step: the key about 2 keep down the ranking (or the lowest
+// candidate), so that next time the elements at or above it are, most likely, at least `keep`
+// again: error feedback moves the top of a block from step to step.
 MA_HOST_DEVICE uint32_t selectAmongCandidates(const uint32_t* keys, const uint16_t* candidates, uint32_t candidateCount,
                                               uint32_t keep, uint64_t* ranked, uint16_t* selected) {
   for (uint32_t c = 0; c < candidateCount; ++c) ranked[c] = topkRank(keys[candidates[c]], candidates[c]);
@@ -93,7 +94,7 @@ MA_HOST_DEVICE uint32_t selectAmongCandidates(const uint32_t* keys, const uint16
   uint32_t hintKey = uint32_t(lowestTaken >> 32);
   if (candidateCount > keep) {
     const uint32_t below = candidateCount - keep;
-    const uint32_t hintRank = (keep / 2 < below ? keep / 2 : below - 1);
+    const uint32_t hintRank = (keep < below ? keep : below - 1);
     selectNthLargest(ranked + keep, below, hintRank);
     hintKey = uint32_t(ranked[keep + hintRank] >> 32);
   }
@@ -117,7 +118,7 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
     return count;
   }
   if (*hint != 0 && *hint <= maxKey) {
-    const uint32_t limit = 4 * keep + 64;
+    const uint32_t limit = 8 * keep + 64;
     const uint32_t found = collectCandidates(keys, count, *hint, limit, s.candidates);
     if (found >= keep && found <= limit) {
       *hint = selectAmongCandidates(keys, s.candidates, found, keep, s.ranked, selected);
