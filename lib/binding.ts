@@ -66,6 +66,16 @@ export interface NativeBuildInfo {
 
 type NativeTensorData = Float32Array | Uint16Array;
 
+/** (states, params, grads, dtypes: 2 codes per tensor, hyper: 6 per tensor, policy). */
+export type NativeStepArgs = [
+  states: object[],
+  params: NativeTensorData[],
+  grads: NativeTensorData[],
+  dtypes: Uint8Array,
+  hyper: Float64Array,
+  policy: number,
+];
+
 /** skipped, and each state's step counter after the call. */
 export interface NativeStepReport {
   skipped: boolean;
@@ -80,40 +90,11 @@ export interface NativeBinding {
     topkBlockSize: number;
     quantBlockSize: number;
   }) => NativeState;
-  /** dtypes: 2 codes per tensor (params, grads); hyper: 6 per tensor (lr, beta1, beta2, eps, weightDecay, alpha). */
-  step(
-    states: object[],
-    params: NativeTensorData[],
-    grads: NativeTensorData[],
-    dtypes: Uint8Array,
-    hyper: Float64Array,
-    policy: number,
-  ): NativeStepReport;
-  stepAsync(
-    states: object[],
-    params: NativeTensorData[],
-    grads: NativeTensorData[],
-    dtypes: Uint8Array,
-    hyper: Float64Array,
-    policy: number,
-  ): Promise<NativeStepReport>;
+  step(...args: NativeStepArgs): NativeStepReport;
+  stepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
   NativeAdamWState: new (options: { numel: number }) => NativeAdamWState;
-  adamWStep(
-    states: object[],
-    params: NativeTensorData[],
-    grads: NativeTensorData[],
-    dtypes: Uint8Array,
-    hyper: Float64Array,
-    policy: number,
-  ): NativeStepReport;
-  adamWStepAsync(
-    states: object[],
-    params: NativeTensorData[],
-    grads: NativeTensorData[],
-    dtypes: Uint8Array,
-    hyper: Float64Array,
-    policy: number,
-  ): Promise<NativeStepReport>;
+  adamWStep(...args: NativeStepArgs): NativeStepReport;
+  adamWStepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
   setNumThreads(threads: number): void;
   /** Benchmarks only: copies source's bytes into destination on the engine's threads. */
   copyBandwidthProbe(destination: ArrayBufferView, source: ArrayBufferView): void;

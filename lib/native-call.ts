@@ -1,6 +1,6 @@
 // One native step call, shared by MicroAdam and AdamW: checked tensors and hyperparameters
 // packed the way csrc/napi/step_batch.h reads them.
-import type { NativeStepReport } from "./binding";
+import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
 import { DTYPE_CODE, normalizeTensor, type NormalizedTensor } from "./tensor";
 import type { Tensor } from "./types";
@@ -14,12 +14,10 @@ export interface SteppableState {
   readonly native: object;
 }
 
-type NativeArgs = [object[], (Float32Array | Uint16Array)[], (Float32Array | Uint16Array)[], Uint8Array, Float64Array, number];
-
 /** The binding's pair of step functions for one optimizer. */
 export interface NativeStepFunctions {
-  step(...args: NativeArgs): NativeStepReport;
-  stepAsync(...args: NativeArgs): Promise<NativeStepReport>;
+  step(...args: NativeStepArgs): NativeStepReport;
+  stepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
 }
 
 export interface NativeStepCall {
@@ -62,7 +60,7 @@ export function checkTensorPair(
   return { params: p, grads: g };
 }
 
-function nativeArgs(call: NativeStepCall): NativeArgs {
+function nativeArgs(call: NativeStepCall): NativeStepArgs {
   const dtypes = new Uint8Array(call.states.length * 2);
   call.params.forEach((p, i) => {
     dtypes[2 * i] = DTYPE_CODE[p.dtype];

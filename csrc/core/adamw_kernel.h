@@ -6,32 +6,12 @@
 #include <cstdint>
 
 #include "adamw_engine.h"
+#include "kernel_elements.h"
 #include "numeric.h"
 
 namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
-
-template <Dtype D>
-struct Element;
-template <>
-struct Element<Dtype::F32> {
-  using Storage = float;
-  static float load(const float* p, uint64_t i) { return p[i]; }
-  static void store(float* p, uint64_t i, float v) { p[i] = v; }
-};
-template <>
-struct Element<Dtype::BF16> {
-  using Storage = uint16_t;
-  static float load(const uint16_t* p, uint64_t i) { return bf16ToFloat(p[i]); }
-  static void store(uint16_t* p, uint64_t i, float v) { p[i] = floatToBf16(v); }
-};
-template <>
-struct Element<Dtype::F16> {
-  using Storage = uint16_t;
-  static float load(const uint16_t* p, uint64_t i) { return f16ToFloat(p[i]); }
-  static void store(uint16_t* p, uint64_t i, float v) { p[i] = floatToF16(v); }
-};
 
 template <Dtype P, Dtype G>
 void adamWRangeTyped(AdamWState& state, void* paramData, const void* gradData, uint64_t begin, uint64_t end,
