@@ -6,7 +6,7 @@
       "target_name": "microadam_native",
       "sources": ["<!@(node scripts/list-sources.js cpu)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "csrc"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-O3", "-fexceptions", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno"],
