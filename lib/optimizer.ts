@@ -1,6 +1,7 @@
 // MicroAdam: a torch-style optimizer over many tensors with param groups. Every step is one
 // native call covering all tensors, spread over the engine's threads.
 import { BatchedOptimizer, type GroupRecord, type ParamGroup } from "./batched-optimizer";
+import * as checkpoint from "./checkpoint/optimizer-checkpoint";
 import { HYPER_FIELDS } from "./hyper";
 import { MicroAdamState, resolveStateConfig, STATE_DEFAULTS } from "./state";
 import { checkMicroAdamState, microAdamNative } from "./step";
@@ -89,5 +90,31 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
       (s) => s.snapshot(),
       (s, snapshot) => s.restore(snapshot),
     );
+  }
+
+  /**
+   * Writes a checkpoint of every state and the groups' hyperparameters to `path`
+   * (docs/checkpoint-format.md), atomically: a crash mid-save leaves the previous file intact.
+   */
+  save(path: string): void {
+    checkpoint.saveOptimizerFile(this, path);
+  }
+
+  /** The checkpoint as bytes (what save writes). */
+  toBuffer(): Buffer {
+    return checkpoint.optimizerCheckpointBuffer(this);
+  }
+
+  /**
+   * Restores a checkpoint of an optimizer with the same groups and tensor layouts, like
+   * loadStateDict: checks it all first, changes nothing on error.
+   */
+  load(path: string): void {
+    checkpoint.loadOptimizerFile(this, path);
+  }
+
+  /** load() from bytes (a toBuffer() result, say). */
+  loadBuffer(buffer: Uint8Array): void {
+    checkpoint.loadOptimizerBuffer(this, buffer);
   }
 }

@@ -1,5 +1,6 @@
 // MicroAdamState: the compressed optimizer state of one tensor.
 import { binding, type NativeLayout, type NativeState } from "./binding";
+import * as checkpoint from "./checkpoint/state-checkpoint";
 import type { MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateOptions } from "./types";
 import {
   rangeError,
@@ -126,6 +127,39 @@ export class MicroAdamState {
         throw rangeError(`snapshot.${key}`, `a ${type.name} of length ${lengths[key]}`, array);
     }
     this.native.restore(snapshot);
+  }
+
+  /**
+   * Writes a checkpoint to `path` (docs/checkpoint-format.md) atomically: a temporary file,
+   * fsync, rename, so a crash mid-save leaves the previous file intact.
+   */
+  save(path: string): void {
+    checkpoint.saveStateFile(this, path);
+  }
+
+  /** The checkpoint as bytes (what save writes). */
+  toBuffer(): Buffer {
+    return checkpoint.stateCheckpointBuffer(this);
+  }
+
+  /** Replaces this state with a checkpoint file of the same layout; checks it all first, changes nothing on error. */
+  load(path: string): void {
+    checkpoint.loadStateFile(this, path);
+  }
+
+  /** load() from bytes (a toBuffer() result, say). */
+  loadBuffer(buffer: Uint8Array): void {
+    checkpoint.loadStateBuffer(this, buffer);
+  }
+
+  /** A new state with the layout and content of a checkpoint file. */
+  static fromFile(path: string, options?: checkpoint.FromCheckpointOptions): MicroAdamState {
+    return checkpoint.stateFromFile(path, options, createMicroAdamState);
+  }
+
+  /** fromFile() from bytes. */
+  static fromBuffer(buffer: Uint8Array, options?: checkpoint.FromCheckpointOptions): MicroAdamState {
+    return checkpoint.stateFromBuffer(buffer, options, createMicroAdamState);
   }
 
   /** Frees the native memory now (a step in flight finishes first). Later use throws. */

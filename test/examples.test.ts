@@ -72,4 +72,31 @@ describe("examples", () => {
     const [initial, final] = lossesOf(run.stdout, "mse");
     expect(final).toBeLessThan(initial);
   });
+
+  test("tfjs-model-fit --quick trains with model.fit, saves with the optimizer and resumes identically", async () => {
+    const run = await runExample("tfjs-model-fit.ts", ["--quick"]);
+    expectExitCode(run, 0);
+    expect(run.stdout).toMatch(/^epoch 1: loss [\d.]+, train accuracy [\d.]+%$/m);
+    expect(run.stdout).toMatch(/test accuracy [\d.]+%/);
+    expect(run.stdout).toMatch(/optimizer state [\d,]+ bytes for 101,770 weights \(0\.9\d+ B\/weight; Adam keeps 8\)/);
+    expect(run.stdout).toContain("restored a MicroAdamOptimizer at iteration 8");
+    expect(run.stdout).toContain("weights identical to the original's: true");
+  });
+
+  test("param-groups-schedule --quick follows the schedule in both groups and lowers the loss", async () => {
+    const run = await runExample("param-groups-schedule.ts", ["--quick"]);
+    expectExitCode(run, 0);
+    expect(run.stdout).toMatch(/in 2 param groups; MicroAdam state \d+ bytes \(AdamW would keep 32896\)/);
+    expect(run.stdout).toContain("step 8: lr 2.00e-2 (weights), 5.00e-2 (biases)"); // the end of the warmup
+    const [initial, final] = lossesOf(run.stdout, "loss");
+    expect(final).toBeLessThan(initial / 4);
+  });
+
+  test("save-resume --quick resumes bit-identically from a checkpoint file and from a state dict", async () => {
+    const run = await runExample("save-resume.ts", ["--quick"]);
+    expectExitCode(run, 0);
+    expect(run.stdout).toMatch(/saved at step 20: checkpoint \d+ bytes/);
+    expect(run.stdout).toContain("resumed from the checkpoint file at step 20: bit-identical to the uninterrupted run: true");
+    expect(run.stdout).toContain("resumed from the state dict at step 20: bit-identical to the uninterrupted run: true");
+  });
 });

@@ -1,0 +1,123 @@
+// The checkpoint container (docs/checkpoint-format.md): a 32-byte header, then sections, each
+// with a tag, a length and a CRC-32 over its header and payload, all little-endian. This file
+// knows nothing of MicroAdam: records.ts gives the sections their meaning.
+import { crc32 } from "zlib";
+
+/** "\x89MADAM\r\n": the high byte and the CR LF catch 7-bit and newline-translating transfers (as PNG's do). */
+export const CHECKPOINT_MAGIC: readonly number[] = [0x89, 0x4d, 0x41, 0x44, 0x41, 0x4d, 0x0d, 0x0a];
+export const FORMAT_VERSION = 1;
+export const HEADER_BYTES = 32;
+/** tag (4), flags (4), payload length (8). */
+export const SECTION_HEADER_BYTES = 16;
+export const SECTION_CRC_BYTES = 4;
+
+/** What a checkpoint holds: one state, or a whole MicroAdam optimizer. */
+export const CheckpointKind = { State: 1, Optimizer: 2 } as const;
+export type CheckpointKind = (typeof CheckpointKind)[keyof typeof CheckpointKind];
+
+export type SectionTag = "LAYT" | "STAT" | "OPTM";
+const SECTION_TAGS: readonly string[] = ["LAYT", "STAT", "OPTM"];
+
+/** A section to write: its payload may come in several parts (no copy of big arrays). */
+export interface SectionParts {
+  tag: SectionTag;
+  parts: Uint8Array[];
+}
+
+export interface DecodedSection {
+  tag: SectionTag;
+  /** A view into the checkpoint's bytes. */
+  payload: Uint8Array;
+}
+
+/** A damaged, foreign or unsupported checkpoint. */
+export function checkpointError(where: string, message: string): Error {
+  const e = new Error(`${where}: ${message}`);
+  (e as Error & { code: string }).code = "ERR_MICROADAM_CHECKPOINT";
+  return e;
+}
+
+/** The bytes of a checkpoint as a list of chunks, in order (write them one after another). */
+export function encodeCheckpoint(kind: CheckpointKind, sections: readonly SectionParts[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  let total = HEADER_BYTES;
+  for (const section of sections) {
+    const payloadLength = section.parts.reduce((sum, p) => sum + p.byteLength, 0);
+    const header = Buffer.alloc(SECTION_HEADER_BYTES);
+    header.write(section.tag, 0, "latin1");
+    header.writeUInt32LE(0, 4);
+    header.writeBigUInt64LE(BigInt(payloadLength), 8);
+    let crc = crc32(header);
+    for (const part of section.parts) crc = crc32(part, crc);
+    const trailer = Buffer.alloc(SECTION_CRC_BYTES);
+    trailer.writeUInt32LE(crc, 0);
+    chunks.push(header, ...section.parts, trailer);
+    total += SECTION_HEADER_BYTES + payloadLength + SECTION_CRC_BYTES;
+  }
+  const header = Buffer.alloc(HEADER_BYTES);
+  Buffer.from(CHECKPOINT_MAGIC).copy(header, 0);
+  header.writeUInt16LE(FORMAT_VERSION, 8);
+  header.writeUInt16LE(kind, 10);
+  header.writeUInt32LE(sections.length, 12);
+  header.writeBigUInt64LE(BigInt(total), 16);
+  header.writeUInt32LE(0, 24);
+  header.writeUInt32LE(crc32(header.subarray(0, 28)), 28);
+  return [header, ...chunks];
+}
+
+/** Reads a u64 that must be a safe integer (every length and count in the format is). */
+export function readSafeU64(view: Buffer, offset: number, where: string, field: string): number {
+  const value = view.readBigUInt64LE(offset);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw checkpointError(where, `${field} ${value} is larger than 2^53 - 1`);
+  return Number(value);
+}
+
+/**
+ * Checks the header and every section's CRC-32 and returns the sections. Nothing is
+ * allocated in proportion to a length read from the file before it is checked against the
+ * bytes actually present, so a damaged length cannot ask for gigabytes.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, where: string): { kind: CheckpointKind; sections: DecodedSection[] } {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.length < HEADER_BYTES)
+    throw checkpointError(where, `too short to be a checkpoint: ${data.length} bytes, the header alone is ${HEADER_BYTES}`);
+  if (!CHECKPOINT_MAGIC.every((b, i) => data[i] === b))
+    throw checkpointError(where, "not a microadam-native checkpoint (the first 8 bytes are not its magic number)");
+  if (crc32(data.subarray(0, 28)) !== data.readUInt32LE(28))
+    throw checkpointError(where, "the header is damaged (its CRC-32 does not match)");
+  const version = data.readUInt16LE(8);
+  if (version !== FORMAT_VERSION)
+    throw checkpointError(where, `format version ${version} is not supported (this build reads version ${FORMAT_VERSION})`);
+  const kind = data.readUInt16LE(10);
+  if (kind !== CheckpointKind.State && kind !== CheckpointKind.Optimizer)
+    throw checkpointError(where, `unknown checkpoint kind ${kind}`);
+  if (data.readUInt32LE(24) !== 0) throw checkpointError(where, "reserved header bytes 24-27 are not zero");
+  const sectionCount = data.readUInt32LE(12);
+  const fileLength = readSafeU64(data, 16, where, "the file length");
+  if (data.length < fileLength)
+    throw checkpointError(where, `truncated: the header says ${fileLength} bytes, there are ${data.length}`);
+  if (data.length > fileLength)
+    throw checkpointError(where, `${data.length - fileLength} unexpected bytes after the end of the checkpoint (${fileLength} bytes)`);
+
+  const sections: DecodedSection[] = [];
+  let offset = HEADER_BYTES;
+  for (let i = 0; i < sectionCount; i++) {
+    const name = `section ${i}`;
+    if (fileLength - offset < SECTION_HEADER_BYTES + SECTION_CRC_BYTES)
+      throw checkpointError(where, `${name} is cut off: ${fileLength - offset} bytes remain`);
+    const length = readSafeU64(data, offset + 8, where, `${name}'s length`);
+    const end = offset + SECTION_HEADER_BYTES + length;
+    if (length > fileLength - offset - SECTION_HEADER_BYTES - SECTION_CRC_BYTES)
+      throw checkpointError(where, `${name} claims ${length} bytes but only ${fileLength - offset - SECTION_HEADER_BYTES - SECTION_CRC_BYTES} remain`);
+    if (crc32(data.subarray(offset, end)) !== data.readUInt32LE(end))
+      throw checkpointError(where, `${name} is damaged (its CRC-32 does not match)`);
+    const tag = data.toString("latin1", offset, offset + 4);
+    if (!SECTION_TAGS.includes(tag)) throw checkpointError(where, `${name} has the unknown tag ${JSON.stringify(tag)}`);
+    if (data.readUInt32LE(offset + 4) !== 0) throw checkpointError(where, `${name} has non-zero flags`);
+    sections.push({ tag: tag as SectionTag, payload: data.subarray(offset + SECTION_HEADER_BYTES, end) });
+    offset = end + SECTION_CRC_BYTES;
+  }
+  if (offset !== fileLength)
+    throw checkpointError(where, `${fileLength - offset} bytes after the last of ${sectionCount} sections`);
+  return { kind: kind as CheckpointKind, sections };
+}
