@@ -14,11 +14,11 @@ export interface CurvePoint {
  * Training loss against steps (log scale), and evaluation accuracy against epochs, side by side.
  * The axis titles stay short: a rotated title longer than the plot pushes Vega's layout apart.
  */
-export function lossAndAccuracySpec(title: string, loss: CurvePoint[], accuracy: CurvePoint[], order: string[]): vl.TopLevelSpec {
+export function lossAndAccuracySpec(title: string, subtitle: string, loss: CurvePoint[], accuracy: CurvePoint[], order: string[]): vl.TopLevelSpec {
   const color = { field: "series", type: "nominal" as const, title: null, sort: order, scale: { scheme: "category10" } };
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: title, anchor: "start" },
+    title: { text: title, subtitle, anchor: "start" },
     config: { font: "sans-serif", legend: { orient: "bottom", columns: 3, labelLimit: 320 } },
     hconcat: [
       {

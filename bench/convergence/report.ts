@@ -59,9 +59,9 @@ function curves(groups: Group[]): { loss: CurvePoint[]; accuracy: CurvePoint[] }
   return { loss, accuracy };
 }
 
-async function writeChart(file: string, title: string, groups: Group[]): Promise<void> {
+async function writeChart(file: string, title: string, subtitle: string, groups: Group[]): Promise<void> {
   const { loss, accuracy } = curves(groups);
-  const svg = await renderSvg(lossAndAccuracySpec(title, loss, accuracy, groups.map((g) => VARIANT_LABELS[g.variant])));
+  const svg = await renderSvg(lossAndAccuracySpec(title, subtitle, loss, accuracy, groups.map((g) => VARIANT_LABELS[g.variant])));
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, svg);
 }
@@ -133,8 +133,8 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
 
   out("## Results", "");
   out(
-    "| model | optimizer | peak lr | test accuracy % (mean ± std) | test loss | optimizer state (bytes) | bytes/weight | wall time/run | optimizer ms/step |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| model | optimizer | peak lr | test accuracy % (mean ± std) | test loss | last-epoch train loss | optimizer state (bytes) | bytes/weight | wall time/run | optimizer ms/step |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   const verdicts: string[] = [];
   let largestStd = 0;
@@ -152,7 +152,7 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
       const stateBytes = g.runs[0].stateBytes;
       out(
         `| ${model} | ${VARIANT_LABELS[variant]} | ${g.lr}${chosen!.atEdge ? " (grid edge)" : ""} | ${pctStats(acc)} (n=${acc.n}) | ` +
-          `${loss.mean.toFixed(4)} | ${bytes(stateBytes)} | ${(stateBytes / g.runs[0].weightCount).toFixed(3)} | ${seconds(g.runs)} | ${msPerStep(g.runs)} |`,
+          `${loss.mean.toFixed(4)} | ${stats(g.runs.map((r) => r.epochRecords[r.epochRecords.length - 1].trainLoss)).mean.toFixed(4)} | ${bytes(stateBytes)} | ${(stateBytes / g.runs[0].weightCount).toFixed(3)} | ${seconds(g.runs)} | ${msPerStep(g.runs)} |`,
       );
     }
     finals.set(model, groups);
@@ -160,6 +160,7 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
     const adam = groups.find((g) => g.variant === "adam");
     const adamW = groups.find((g) => g.variant === "adamw");
     const meanAccuracy = (g: Group) => stats(g.runs.map((r) => r.finalAccuracy)).mean;
+    const lastTrainLoss = (g: Group) => stats(g.runs.map((r) => r.epochRecords[r.epochRecords.length - 1].trainLoss)).mean;
     groups.forEach((g) => (largestStd = Math.max(largestStd, stats(g.runs.map((r) => r.finalAccuracy)).std)));
     if (micro && adam) {
       const gap = 100 * (meanAccuracy(micro) - meanAccuracy(adam));
@@ -170,7 +171,9 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
         `- **${model}**: MicroAdam − Adam = ${signed(gap)} percentage points ` +
           `(target ≥ −0.5: ${accuracyMet ? "met" : "**missed**"}); state ${bytes(micro.runs[0].stateBytes)} vs ` +
           `${bytes(adam.runs[0].stateBytes)} bytes = 1/${(1 / ratio).toFixed(2)} of Adam's (target ≤ 1/8: ${memoryMet ? "met" : "**missed**"})` +
-          (adamW ? `; against the native AdamW (Adam's update in native float32): ${signed(100 * (meanAccuracy(micro) - meanAccuracy(adamW)))} points.` : "."),
+          (adamW ? `; against the native AdamW (Adam's update in native float32): ${signed(100 * (meanAccuracy(micro) - meanAccuracy(adamW)))} points` : "") +
+          `. Last-epoch training loss ${lastTrainLoss(micro).toFixed(4)} vs Adam's ${lastTrainLoss(adam).toFixed(4)}, test loss ` +
+          `${stats(micro.runs.map((r) => r.finalLoss)).mean.toFixed(4)} vs ${stats(adam.runs.map((r) => r.finalLoss)).mean.toFixed(4)}.`,
       );
     }
   }
@@ -195,7 +198,8 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
     const file = `${model}.svg`;
     await writeChart(
       path.join(chartsDir, file),
-      `${MODELS[model].description}: mean of ${s.seeds.length} seeds, each optimizer at its peak lr; loss averaged over ${groups[0].runs[0].lossWindow} steps`,
+      MODELS[model].description,
+      `mean of ${s.seeds.length} seeds, each optimizer at its peak lr; training loss averaged over ${groups[0].runs[0].lossWindow} steps`,
       groups,
     );
     out(`![${model}: training loss and test accuracy](${chartLink(file)})`, "");
@@ -256,7 +260,7 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
       .map((g) => `${VARIANT_LABELS[g.variant]} ${signed(100 * (stats(g.runs.map((r) => r.finalAccuracy)).mean - base))}`);
     out("", `Against MicroAdam's defaults, in percentage points: ${deltas.join("; ")}.`);
     const file = `ablation-${model}.svg`;
-    await writeChart(path.join(chartsDir, file), `${MODELS[model].description}: MicroAdam's parts (mean of ${s.seeds.length} seeds)`, groups);
+    await writeChart(path.join(chartsDir, file), `${MODELS[model].description}: MicroAdam's parts`, `mean of ${s.seeds.length} seeds`, groups);
     out("", `![${model} ablation: training loss and test accuracy](${chartLink(file)})`, "");
   }
 
