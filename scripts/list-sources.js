@@ -13,7 +13,9 @@ const groups = {
     ["csrc/napi", /\.cc$/],
   ],
   // CUDA sources, compiled only when a CUDA compiler is found.
-  cuda: [["cuda", /\.cu$/]],
+  // (cuda/*.cpp is the plain C++ host code the kernels' launch plan needs; cuda/*.cuh are the
+  // kernel sources, included by cuda/*.cu and by the SIMT harness test.)
+  cuda: [["cuda", /\.(cu|cpp)$/]],
 };
 
 const which = process.argv[2] || "cpu";

@@ -61,11 +61,15 @@ bool gradientsAreFinite(const std::vector<TensorView>& grads) {
   return finite.load();
 }
 
-bool shouldSkipForNonFinite(const std::vector<TensorView>& grads, NonFinitePolicy policy) {
-  if (policy == NonFinitePolicy::Ignore || gradientsAreFinite(grads)) return false;
+bool skipForNonFinite(bool finite, NonFinitePolicy policy) {
+  if (policy == NonFinitePolicy::Ignore || finite) return false;
   if (policy == NonFinitePolicy::Error)
     throw NonFiniteGradientError("a gradient holds NaN or Inf (nonFinite: 'error'); nothing was changed");
   return true;
+}
+
+bool shouldSkipForNonFinite(const std::vector<TensorView>& grads, NonFinitePolicy policy) {
+  return policy != NonFinitePolicy::Ignore && skipForNonFinite(gradientsAreFinite(grads), policy);
 }
 
 }  // namespace microadam

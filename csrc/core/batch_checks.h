@@ -33,15 +33,20 @@ void checkNoSharedParams(const std::vector<TensorPair>& pairs);
 // True when every gradient element of every tensor is finite (parallel scan).
 bool gradientsAreFinite(const std::vector<TensorView>& grads);
 
+// The policy's answer once the scan is done (the CUDA engine scans on the device): true when the
+// step must be skipped; throws NonFiniteGradientError for 'error'.
+bool skipForNonFinite(bool finite, NonFinitePolicy policy);
+
 // Skip/Error policy before a step: returns true when the step must be skipped, throws
 // NonFiniteGradientError for 'error'. 'ignore' never scans.
 bool shouldSkipForNonFinite(const std::vector<TensorView>& grads, NonFinitePolicy policy);
 
 inline std::string indexed(const char* what, size_t i) { return std::string(what) + "[" + std::to_string(i) + "]"; }
 
-// Sizes, memory, hyperparameters and distinct states: throws before anything changes.
+// Sizes, memory, hyperparameters and distinct states: throws before anything changes. Only a
+// device engine (`deviceEngine`) accepts tensors in device memory.
 template <typename State>
-void validateBatch(const std::vector<BatchEntry<State>>& steps) {
+void validateBatch(const std::vector<BatchEntry<State>>& steps, bool deviceEngine = false) {
   std::vector<TensorPair> pairs;
   pairs.reserve(steps.size());
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -56,6 +61,9 @@ void validateBatch(const std::vector<BatchEntry<State>>& steps) {
                        std::to_string(s.grads.numel));
     if (s.params.data == nullptr || s.grads.data == nullptr)
       throw TypeError(indexed("params", i) + " or its grads has no memory");
+    if (!deviceEngine && (s.params.onDevice || s.grads.onDevice))
+      throw TypeError(indexed(s.params.onDevice ? "params" : "grads", i) +
+                      " is in CUDA device memory but " + indexed("states", i) + " lives on the CPU");
     validateHyperParams(s.hyper);
     for (size_t j = 0; j < i; ++j)
       if (steps[j].state == s.state)

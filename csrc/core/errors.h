@@ -31,4 +31,10 @@ class NonFiniteGradientError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A CUDA runtime call failed; the message carries the CUDA error name and string.
+class DeviceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace microadam

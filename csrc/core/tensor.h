@@ -20,10 +20,12 @@ inline const char* dtypeName(Dtype d) {
 
 inline uint32_t dtypeBytes(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
+// `data` is host memory, or device memory when `onDevice` (only the CUDA engine accepts that).
 struct TensorView {
   void* data = nullptr;
   uint64_t numel = 0;
   Dtype dtype = Dtype::F32;
+  bool onDevice = false;
 };
 
 inline float loadElement(const void* data, Dtype dtype, uint64_t i) {

@@ -1,0 +1,81 @@
+// The few SIMT primitives the kernels use, so that the same kernel source compiles with nvcc
+// for the GPU and as plain host C++ for the SIMT harness (simt_host.h), where tests run the real
+// kernel code on machines without a GPU, under ThreadSanitizer and AddressSanitizer too.
+//
+// Kernels may use: threadIdx.x, blockIdx.x, blockDim.x, gridDim.x, __syncthreads(), dynamic
+// shared memory through MA_DYNAMIC_SHARED, atomicAdd/atomicMin/atomicMax/atomicOr on uint32_t,
+// and the full-warp __shfl_xor_sync (every lane of the warp present and converged). Nothing
+// else: no static __shared__ arrays, no other warp intrinsics, no early return before a
+// barrier that other threads still reach.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+
+#define MA_KERNEL __global__
+#define MA_DEVICE __device__ __forceinline__
+// Dynamic shared memory of the launch, as `type* name`.
+#define MA_DYNAMIC_SHARED(type, name)                        \
+  extern __shared__ __align__(16) unsigned char maShared[]; \
+  type* name = reinterpret_cast<type*>(maShared)
+constexpr unsigned kFullWarp = 0xFFFFFFFFu;
+
+#else  // host C++: the harness provides the CUDA names
+
+#include "simt_host.h"
+
+#define MA_KERNEL
+#define MA_DEVICE static inline
+#define MA_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(::microadam::simt::blockSharedMemory())
+constexpr unsigned kFullWarp = 0xFFFFFFFFu;
+
+#endif
+
+namespace microadam::kernels {
+
+constexpr uint32_t kWarpSize = 32;
+
+// Warp-wide minimum and maximum of uint32 values over aligned groups of `groupLanes` lanes
+// (a power of two <= 32): every lane gets its group's result.
+MA_DEVICE uint32_t groupMin(uint32_t value, uint32_t groupLanes) {
+  for (uint32_t offset = 1; offset < groupLanes; offset <<= 1) {
+    const uint32_t other = __shfl_xor_sync(kFullWarp, value, offset);
+    value = other < value ? other : value;
+  }
+  return value;
+}
+
+MA_DEVICE uint32_t groupMax(uint32_t value, uint32_t groupLanes) {
+  for (uint32_t offset = 1; offset < groupLanes; offset <<= 1) {
+    const uint32_t other = __shfl_xor_sync(kFullWarp, value, offset);
+    value = other > value ? other : value;
+  }
+  return value;
+}
+
+// Exclusive prefix sum of one value per thread over the whole block, in thread order.
+// `scratch` holds 2 * blockDim.x words of shared memory. Every thread of the block calls it.
+MA_DEVICE uint32_t blockExclusiveScan(uint32_t value, uint32_t* scratch) {
+  const uint32_t tid = threadIdx.x, threads = blockDim.x;
+  uint32_t* in = scratch;
+  uint32_t* out = scratch + threads;
+  in[tid] = value;
+  __syncthreads();
+  // Hillis-Steele with two buffers: each round reads one and writes the other, so one barrier
+  // per round is enough.
+  for (uint32_t offset = 1; offset < threads; offset <<= 1) {
+    uint32_t sum = in[tid];
+    if (tid >= offset) sum += in[tid - offset];
+    out[tid] = sum;
+    __syncthreads();
+    uint32_t* swap = in;
+    in = out;
+    out = swap;
+  }
+  const uint32_t inclusive = in[tid];
+  __syncthreads();  // the scratch is free again for the caller's next scan
+  return inclusive - value;
+}
+
+}  // namespace microadam::kernels
