@@ -16,8 +16,12 @@ struct ThreadPool::Job {
 };
 
 ThreadPool& ThreadPool::shared() {
-  static ThreadPool pool(std::max(1u, std::thread::hardware_concurrency()));
-  return pool;
+  // Deliberately never deleted. A function-local static would be destroyed at exit, joining
+  // workers while an async step may still be running a job on them (process.exit() during a
+  // step, a worker thread's teardown) and while other static destructors run: that can crash or
+  // hang the exit. The threads end with the process instead.
+  static ThreadPool* const pool = new ThreadPool(std::max(1u, std::thread::hardware_concurrency()));
+  return *pool;
 }
 
 ThreadPool::ThreadPool(unsigned threads) { startWorkers(std::max(1u, threads) - 1); }

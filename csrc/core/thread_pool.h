@@ -16,7 +16,8 @@ namespace microadam {
 
 class ThreadPool {
  public:
-  // The process-wide pool used by the CPU engine.
+  // The process-wide pool used by the CPU engine; created on first use and never destroyed
+  // (thread_pool.cpp says why).
   static ThreadPool& shared();
 
   explicit ThreadPool(unsigned threads);
