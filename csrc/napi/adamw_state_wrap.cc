@@ -38,6 +38,11 @@ std::shared_ptr<AdamWState> AdamWStateWrap::state() const {
   return state_;
 }
 
+std::shared_ptr<AsyncBuffers> AdamWStateWrap::asyncBuffers() {
+  if (!asyncBuffers_) asyncBuffers_ = std::make_shared<AsyncBuffers>();
+  return asyncBuffers_;
+}
+
 Napi::Value AdamWStateWrap::Numel(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
@@ -110,6 +115,7 @@ Napi::Value AdamWStateWrap::Dispose(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeAdamWStateTag, "NativeAdamWState");
     state_.reset();
+    asyncBuffers_.reset();
     return info.Env().Undefined();
   });
 }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "../core/adamw_state.h"
+#include "async_copies.h"
 
 namespace microadam::napi {
 
@@ -17,6 +18,8 @@ class AdamWStateWrap : public Napi::ObjectWrap<AdamWStateWrap> {
 
   // The state, or a StateError if it was disposed.
   std::shared_ptr<AdamWState> state() const;
+  // The memory this state's async steps copy into, created by the first one.
+  std::shared_ptr<AsyncBuffers> asyncBuffers();
 
  private:
   Napi::Value Numel(const Napi::CallbackInfo& info);
@@ -27,6 +30,7 @@ class AdamWStateWrap : public Napi::ObjectWrap<AdamWStateWrap> {
   Napi::Value Restore(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
+  std::shared_ptr<AsyncBuffers> asyncBuffers_;
   std::shared_ptr<AdamWState> state_;
 };
 

@@ -3,6 +3,7 @@
 #include <new>
 
 #include "../core/errors.h"
+#include "async_copies.h"
 
 namespace microadam::napi {
 
@@ -16,6 +17,8 @@ FailureInfo classifyCurrentException() {
     return {Kind::RangeError, e.what(), "ERR_OUT_OF_RANGE"};
   } catch (const microadam::StateError& e) {
     return {Kind::Error, e.what(), "ERR_MICROADAM_STATE"};
+  } catch (const BufferChangedError& e) {
+    return {Kind::TypeError, e.what(), "ERR_MICROADAM_DETACHED"};
   } catch (const microadam::NonFiniteGradientError& e) {
     return {Kind::Error, e.what(), "ERR_MICROADAM_NON_FINITE"};
   } catch (const std::bad_alloc&) {

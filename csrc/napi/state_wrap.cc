@@ -57,6 +57,11 @@ std::shared_ptr<OptimizerState> StateWrap::state() const {
   return state_;
 }
 
+std::shared_ptr<AsyncBuffers> StateWrap::asyncBuffers() {
+  if (!asyncBuffers_) asyncBuffers_ = std::make_shared<AsyncBuffers>();
+  return asyncBuffers_;
+}
+
 Napi::Value StateWrap::Numel(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeStateTag, "NativeState");
@@ -175,6 +180,7 @@ Napi::Value StateWrap::Dispose(const Napi::CallbackInfo& info) {
     requireReceiver(info, kNativeStateTag, "NativeState");
     // A step in flight holds its own reference; the memory goes when the last holder lets go.
     state_.reset();
+    asyncBuffers_.reset();
     return info.Env().Undefined();
   });
 }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "../core/state.h"
+#include "async_copies.h"
 
 namespace microadam::napi {
 
@@ -17,6 +18,8 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
 
   // The state, or a StateError if it was disposed.
   std::shared_ptr<OptimizerState> state() const;
+  // The memory this state's async steps copy into, created by the first one.
+  std::shared_ptr<AsyncBuffers> asyncBuffers();
 
  private:
   Napi::Value Numel(const Napi::CallbackInfo& info);
@@ -29,6 +32,7 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
   Napi::Value Restore(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
+  std::shared_ptr<AsyncBuffers> asyncBuffers_;
   std::shared_ptr<OptimizerState> state_;
 };
 

@@ -5,10 +5,11 @@
 //   static const char* stateClassName;
 //   static const napi_type_tag* typeTag;  (type_tags.h: what a state object must carry)
 //   static std::shared_ptr<State> unwrap(const Napi::Object&, const Napi::Value& ctorCheckFailed);
+//   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object&);
 //   static Napi::Function constructor(AddonData*);
 //   static EngineState* engineState(State*);
 //   static StepReport run(const std::vector<Entry>&, NonFinitePolicy);
-//   static void validate(const std::vector<Entry>&);
+//   static void backup(const Entry&, StateBackup&);  (async_copies.h: the state's bytes and step)
 #pragma once
 
 #include <napi.h>
@@ -21,6 +22,7 @@
 #include "../core/cpu_engine.h"
 #include "../core/errors.h"
 #include "addon_data.h"
+#include "async_copies.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
@@ -31,14 +33,16 @@ constexpr uint32_t kHyperFields = 6;  // lr, beta1, beta2, eps, weightDecay, alp
 
 TensorView readTensor(const Napi::Value& value, Dtype dtype, const std::string& name);
 
-// Everything one call needs, parsed and checked on the JS thread. The references keep the
-// typed arrays' memory alive while an async step runs.
+// Everything one call needs, parsed and checked on the JS thread. For an async step the entries
+// point at native copies of params and grads (async_copies.h), never at JS memory.
 template <typename Traits>
 struct StepBatch {
   std::vector<std::shared_ptr<typename Traits::State>> states;
   std::vector<typename Traits::Entry> steps;
-  std::vector<Napi::Reference<Napi::Value>> keepAlive;
   NonFinitePolicy policy = NonFinitePolicy::Skip;
+  // Async only: each state's copy memory, and the JS params arrays the result goes back to.
+  std::vector<std::shared_ptr<AsyncBuffers>> buffers;
+  std::vector<Napi::Reference<Napi::Value>> paramArrays;
 
   // Marks every state busy, or none (and throws) if one already is.
   void acquire() {
@@ -55,7 +59,7 @@ struct StepBatch {
 };
 
 template <typename Traits>
-StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
+StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
   // Phase 1 reads the array elements, which may run JavaScript: an accessor element can detach,
   // transfer or shrink any buffer, so no pointer into JS memory is taken until every read is done.
   Napi::Array states = requireArray(info[0], "states");
@@ -71,8 +75,8 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
     }
 
   // Phase 2 runs no JavaScript (type tags and typed-array facts only), so the pointers taken
-  // here stay valid through a synchronous step. An async step relies on the caller not
-  // detaching or shrinking the buffers until it settles (docs/reliability.md).
+  // here stay valid through a synchronous step. An async step copies what they point at before
+  // returning to JavaScript.
   Napi::TypedArray dtypes = requireTypedArray(info[3], napi_uint8_array, "dtypes");
   Napi::TypedArray hyper = requireTypedArray(info[4], napi_float64_array, "hyper");
   const uint64_t policy = requireInteger(info[5], "policy", 0, 2);
@@ -106,13 +110,24 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool keepAlive) {
     step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
     batch.steps.push_back(step);
     batch.states.push_back(std::move(state));
-    if (keepAlive) {
-      batch.keepAlive.push_back(Napi::Persistent(paramValues[i]));
-      batch.keepAlive.push_back(Napi::Persistent(gradValues[i]));
+    if (async) {
+      batch.buffers.push_back(Traits::asyncBuffers(stateValue.As<Napi::Object>()));
+      batch.paramArrays.push_back(Napi::Persistent(paramValues[i]));
     }
   }
   validateBatch(batch.steps);
   return batch;
+}
+
+// Async steps, once the states are busy (so no other step uses their buffers): points every
+// entry at copies of its params and grads. No JavaScript ran since parseBatch took the pointers.
+template <typename Traits>
+void copyIntoBuffers(StepBatch<Traits>& batch) {
+  for (size_t i = 0; i < batch.steps.size(); ++i) {
+    typename Traits::Entry& step = batch.steps[i];
+    step.params = batch.buffers[i]->copyOf(AsyncBuffers::kParams, step.params);
+    step.grads = batch.buffers[i]->copyOf(AsyncBuffers::kGrads, step.grads);
+  }
 }
 
 // The counters are read from the batch's own references: the JS objects may have been
@@ -137,6 +152,7 @@ class StepWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      for (size_t i = 0; i < batch_.steps.size(); ++i) Traits::backup(batch_.steps[i], batch_.buffers[i]->backup());
       report_ = Traits::run(batch_.steps, batch_.policy);
     } catch (...) {
       failure_ = classifyCurrentException();
@@ -144,7 +160,26 @@ class StepWorker : public Napi::AsyncWorker {
     }
   }
 
+  // On the JS thread: every params array must still have its memory and length; then the new
+  // params are copied into them. Otherwise the step is undone (a failed step changed nothing).
   void OnOK() override {
+    if (!failed_) {
+      try {
+        std::vector<void*> targets;
+        for (size_t i = 0; i < batch_.paramArrays.size(); ++i)
+          targets.push_back(currentMemory(Env(), batch_.paramArrays[i].Value(), batch_.steps[i].params.numel,
+                                          "params[" + std::to_string(i) + "]"));
+        if (!report_.skipped)
+          for (size_t i = 0; i < targets.size(); ++i) {
+            const TensorView& params = batch_.steps[i].params;
+            copyBytes(targets[i], params.data, params.numel * dtypeBytes(params.dtype));
+          }
+      } catch (...) {
+        failure_ = classifyCurrentException();
+        failed_ = true;
+        undo();
+      }
+    }
     batch_.release();
     if (failed_)
       deferred_.Reject(toJsError(Env(), failure_).Value());
@@ -171,6 +206,10 @@ class StepWorker : public Napi::AsyncWorker {
   }
 
  private:
+  void undo() {
+    for (size_t i = 0; i < batch_.states.size(); ++i) batch_.states[i]->setStep(batch_.buffers[i]->backup().copyBack());
+  }
+
   StepBatch<Traits> batch_;
   Napi::Promise::Deferred deferred_;
   StepReport report_;
@@ -200,6 +239,12 @@ Napi::Value stepAsync(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     StepBatch<Traits> batch = parseBatch<Traits>(info, true);
     batch.acquire();
+    try {
+      copyIntoBuffers(batch);
+    } catch (...) {
+      batch.release();
+      throw;
+    }
     auto* worker = new StepWorker<Traits>(info.Env(), std::move(batch));
     Napi::Promise promise = worker->promise();
     worker->Queue();

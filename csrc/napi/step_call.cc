@@ -27,11 +27,24 @@ struct MicroAdamTraits {
   static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
   static Napi::Function constructor(AddonData* data) { return data->stateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
+  static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) { return StateWrap::Unwrap(o)->asyncBuffers(); }
   static HostState* engineState(State* state, const std::string& index) {
     if (state->device() != Device::Cpu) throw TypeError("states" + index + " lives on a device this build cannot step");
     return static_cast<HostState*>(state);
   }
   static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy) { return cpuStep(steps, policy); }
+  // The five buffers of docs/algorithm.md, "State" (the Top-K hint is a cache, not state).
+  static void backup(const Entry& step, StateBackup& b) {
+    HostState& s = *step.state;
+    const StateLayout& l = s.layout();
+    const uint64_t windowBytes = 2 * uint64_t(l.config().window) * l.rowLength();
+    b.begin(s.step());
+    b.add(s.errorCodes(), l.codeBytes());
+    b.add(s.errorMin(), 2 * l.bucketCount());
+    b.add(s.errorMax(), 2 * l.bucketCount());
+    b.add(s.windowIndices(), windowBytes);
+    b.add(s.windowValues(), windowBytes);
+  }
 };
 
 struct AdamWTraits {
@@ -41,8 +54,17 @@ struct AdamWTraits {
   static constexpr const napi_type_tag* typeTag = &kNativeAdamWStateTag;
   static Napi::Function constructor(AddonData* data) { return data->adamWStateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return AdamWStateWrap::Unwrap(o)->state(); }
+  static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) {
+    return AdamWStateWrap::Unwrap(o)->asyncBuffers();
+  }
   static AdamWState* engineState(State* state, const std::string&) { return state; }
   static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy) { return adamWCpuStep(steps, policy); }
+  static void backup(const Entry& step, StateBackup& b) {
+    AdamWState& s = *step.state;
+    b.begin(s.step());
+    b.add(s.expAvg(), 4 * s.numel());
+    b.add(s.expAvgSq(), 4 * s.numel());
+  }
 };
 
 }  // namespace
