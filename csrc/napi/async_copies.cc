@@ -62,6 +62,7 @@ uint64_t StateBackup::copyBack() const {
 }
 
 TensorView AsyncBuffers::copyOf(Slot slot, const TensorView& source) {
+  if (source.onDevice) return source;  // not JS memory: the caller's promise (docs/reliability.md)
   Buffer& b = buffers_[slot];
   const uint64_t bytes = source.numel * dtypeBytes(source.dtype);
   if (b.capacity < bytes) {

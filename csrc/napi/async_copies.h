@@ -44,7 +44,8 @@ void* currentMemory(Napi::Env env, const Napi::Value& typedArray, uint64_t numel
 
 // The bytes of a state's buffers and its step counter, taken before an async step runs, to put
 // back if the step is undone. Every region must stay allocated while the backup is used (the
-// step's shared_ptr keeps the state alive).
+// step's shared_ptr keeps the state alive). Host memory only: a state in device memory needs a
+// device copy instead.
 class StateBackup {
  public:
   // Starts a new backup, reusing the memory of the previous one.
@@ -70,7 +71,8 @@ class StateBackup {
 class AsyncBuffers {
  public:
   enum Slot { kParams = 0, kGrads = 1 };
-  // Copies `source` into the slot's buffer (grown if needed) and returns a view of the copy.
+  // Copies `source` into the slot's buffer (grown if needed) and returns a view of the copy. A
+  // tensor in device memory is returned as it is: it is not JavaScript's to detach.
   TensorView copyOf(Slot slot, const TensorView& source);
   StateBackup& backup() { return backup_; }
 

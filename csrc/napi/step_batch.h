@@ -165,14 +165,15 @@ class StepWorker : public Napi::AsyncWorker {
   void OnOK() override {
     if (!failed_) {
       try {
-        std::vector<void*> targets;
-        for (size_t i = 0; i < batch_.paramArrays.size(); ++i)
-          targets.push_back(currentMemory(Env(), batch_.paramArrays[i].Value(), batch_.steps[i].params.numel,
-                                          "params[" + std::to_string(i) + "]"));
+        std::vector<void*> targets(batch_.steps.size(), nullptr);
+        for (size_t i = 0; i < targets.size(); ++i)
+          if (!batch_.steps[i].params.onDevice)  // device params were stepped in place
+            targets[i] = currentMemory(Env(), batch_.paramArrays[i].Value(), batch_.steps[i].params.numel,
+                                       "params[" + std::to_string(i) + "]");
         if (!report_.skipped)
           for (size_t i = 0; i < targets.size(); ++i) {
             const TensorView& params = batch_.steps[i].params;
-            copyBytes(targets[i], params.data, params.numel * dtypeBytes(params.dtype));
+            if (targets[i] != nullptr) copyBytes(targets[i], params.data, params.numel * dtypeBytes(params.dtype));
           }
       } catch (...) {
         failure_ = classifyCurrentException();
