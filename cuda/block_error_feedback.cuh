@@ -13,20 +13,19 @@
 
 namespace microadam::kernels {
 
-// The dequantized error of element e (global index) from the codes and bucket range in memory.
-MA_DEVICE float dequantizedError(const StateBuffers& state, uint32_t quantBlockSize, uint64_t e) {
-  const uint64_t bucket = e / quantBlockSize;
+// The dequantized error of element `begin + i` of a block that starts at a bucket boundary
+// (32-bit index arithmetic: a 64-bit division costs a GPU far more).
+MA_DEVICE float dequantizedError(const StateBuffers& state, uint32_t quantBlockSize, uint64_t begin, uint32_t i) {
+  const uint64_t bucket = begin / quantBlockSize + i / quantBlockSize;
   const uint16_t lo = state.errorMin[bucket];
   const float unit = bucketUnit(lo, state.errorMax[bucket]);
-  return float(readCode(state.errorCodes, e)) * unit + bf16ToFloat(lo);
+  return float(readCode(state.errorCodes + begin / 2, i)) * unit + bf16ToFloat(lo);
 }
 
 // Step 1: values[i] = g + deq for the block's elements [begin, begin + count).
 MA_DEVICE void loadAccumulator(const TensorPlan& p, uint64_t begin, uint32_t count, float* values) {
-  for (uint32_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const uint64_t e = begin + i;
-    values[i] = loadAsFloat(p.grads, p.gradDtype, e) + dequantizedError(p.state, p.quantBlockSize, e);
-  }
+  for (uint32_t i = threadIdx.x; i < count; i += blockDim.x)
+    values[i] = loadAsFloat(p.grads, p.gradDtype, begin + i) + dequantizedError(p.state, p.quantBlockSize, begin, i);
 }
 
 MA_DEVICE float fromOrderedBits(uint32_t key) {

@@ -108,7 +108,7 @@ StepReport cudaStep(const std::vector<DeviceTensorStep>& steps, NonFinitePolicy 
     if (skipForNonFinite(found == 0, policy)) return StepReport{true};
   }
 
-  const uint64_t sharedBytes = kernels::stepSharedBytes(launch.largestTopkBlock, kernels::kStepThreads);
+  const uint64_t sharedBytes = kernels::stepSharedBytes(launch.largestTopkBlock);
   if (sharedBytes > 48 * 1024)
     checkCuda(cudaFuncSetAttribute(kernels::fusedStepKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sharedBytes)),
               "cudaFuncSetAttribute (shared memory)");

@@ -37,9 +37,11 @@ MA_DEVICE void updateParameters(const TensorPlan& p, uint64_t begin, uint32_t co
                                 const float* moment2) {
   for (uint32_t i = threadIdx.x; i < count; i += blockDim.x) {
     const uint64_t e = begin + i;
-    float u = adamDirection(moment1[i], moment2[i], p.c1, p.c2, p.eps);
+    // Where the window named nothing M = W = +0 and u is +0 (eps > 0): no division or root.
+    const bool named = floatBits(moment1[i]) != 0 || floatBits(moment2[i]) != 0;
+    float u = named ? adamDirection(moment1[i], moment2[i], p.c1, p.c2, p.eps) : 0.0f;
     if (p.hasAlpha) {
-      const float deq = dequantizedError(p.state, p.quantBlockSize, e);
+      const float deq = dequantizedError(p.state, p.quantBlockSize, begin, i);
       u = u + p.alpha * deq;
       moment1[i] = p.oneMinusAlpha * deq;
     }
@@ -52,7 +54,7 @@ MA_DEVICE void updateParameters(const TensorPlan& p, uint64_t begin, uint32_t co
 
 MA_KERNEL void fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint32_t sharedTopkBlockSize) {
   MA_DYNAMIC_SHARED(unsigned char, shared);
-  const SharedLayout layout(sharedTopkBlockSize, blockDim.x);
+  const SharedLayout layout(sharedTopkBlockSize);
   float* values = reinterpret_cast<float*>(shared + layout.valuesOffset);
   float* second = reinterpret_cast<float*>(shared + layout.secondOffset);
   uint32_t* histogram = reinterpret_cast<uint32_t*>(shared + layout.histogramOffset);

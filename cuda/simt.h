@@ -4,9 +4,10 @@
 //
 // Kernels may use: threadIdx.x, blockIdx.x, blockDim.x, gridDim.x, __syncthreads(), dynamic
 // shared memory through MA_DYNAMIC_SHARED, atomicAdd/atomicMin/atomicMax/atomicOr on uint32_t,
-// and the full-warp __shfl_xor_sync (every lane of the warp present and converged). Nothing
-// else: no static __shared__ arrays, no other warp intrinsics, no early return before a
-// barrier that other threads still reach.
+// the full-warp __shfl_xor_sync and __shfl_up_sync (every lane of the warp present and
+// converged), and the bit intrinsics __popc and __ffs. Nothing else: no static __shared__
+// arrays, no other warp intrinsics, no early return before a barrier that other threads still
+// reach.
 #pragma once
 
 #include <cstdint>
@@ -54,28 +55,34 @@ MA_DEVICE uint32_t groupMax(uint32_t value, uint32_t groupLanes) {
   return value;
 }
 
-// Exclusive prefix sum of one value per thread over the whole block, in thread order.
-// `scratch` holds 2 * blockDim.x words of shared memory. Every thread of the block calls it.
-MA_DEVICE uint32_t blockExclusiveScan(uint32_t value, uint32_t* scratch) {
-  const uint32_t tid = threadIdx.x, threads = blockDim.x;
-  uint32_t* in = scratch;
-  uint32_t* out = scratch + threads;
-  in[tid] = value;
-  __syncthreads();
-  // Hillis-Steele with two buffers: each round reads one and writes the other, so one barrier
-  // per round is enough.
-  for (uint32_t offset = 1; offset < threads; offset <<= 1) {
-    uint32_t sum = in[tid];
-    if (tid >= offset) sum += in[tid - offset];
-    out[tid] = sum;
-    __syncthreads();
-    uint32_t* swap = in;
-    in = out;
-    out = swap;
+// Inclusive prefix sum over the lanes of one warp (every lane calls it).
+MA_DEVICE uint32_t warpInclusiveScan(uint32_t value) {
+  const uint32_t lane = threadIdx.x % kWarpSize;
+  for (uint32_t offset = 1; offset < kWarpSize; offset <<= 1) {
+    const uint32_t other = __shfl_up_sync(kFullWarp, value, offset);
+    if (lane >= offset) value += other;
   }
-  const uint32_t inclusive = in[tid];
+  return value;
+}
+
+// Exclusive prefix sum of one value per thread over the whole block, in thread order: a scan
+// in each warp, then one warp scans the warp totals. `scratch` holds 32 words of shared memory.
+// Every thread of the block calls it; blockDim.x is a multiple of 32, at most 1024.
+MA_DEVICE uint32_t blockExclusiveScan(uint32_t value, uint32_t* scratch) {
+  const uint32_t lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const uint32_t warps = blockDim.x / kWarpSize;
+  const uint32_t inclusive = warpInclusiveScan(value);
+  if (lane == kWarpSize - 1) scratch[warp] = inclusive;
+  __syncthreads();
+  if (warp == 0) {
+    const uint32_t total = lane < warps ? scratch[lane] : 0;
+    const uint32_t before = warpInclusiveScan(total) - total;
+    if (lane < warps) scratch[lane] = before;
+  }
+  __syncthreads();
+  const uint32_t result = scratch[warp] + inclusive - value;
   __syncthreads();  // the scratch is free again for the caller's next scan
-  return inclusive - value;
+  return result;
 }
 
 }  // namespace microadam::kernels

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <barrier>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +62,22 @@ inline uint32_t __shfl_xor_sync(unsigned mask, uint32_t value, uint32_t laneMask
   block->warpBarriers[warp]->arrive_and_wait();
   return other;
 }
+
+// Full-warp shuffle up: lane l reads lane l - delta (its own value when l < delta).
+inline uint32_t __shfl_up_sync(unsigned mask, uint32_t value, uint32_t delta) {
+  if (mask != 0xFFFFFFFFu) throw std::logic_error("simt harness: only full-warp shuffles are emulated");
+  auto* block = microadam::simt::currentBlock;
+  const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  std::atomic_ref<uint32_t>(block->warpSlots[threadIdx.x]).store(value, std::memory_order_relaxed);
+  block->warpBarriers[warp]->arrive_and_wait();
+  const uint32_t source = lane >= delta ? lane - delta : lane;
+  const uint32_t other = std::atomic_ref<uint32_t>(block->warpSlots[warp * 32 + source]).load(std::memory_order_relaxed);
+  block->warpBarriers[warp]->arrive_and_wait();
+  return other;
+}
+
+inline int __popc(uint32_t x) { return __builtin_popcount(x); }
+inline int __ffs(uint32_t x) { return __builtin_ffs(int(x)); }
 
 inline uint32_t atomicAdd(uint32_t* address, uint32_t value) {
   return std::atomic_ref<uint32_t>(*address).fetch_add(value, std::memory_order_relaxed);

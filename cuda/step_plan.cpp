@@ -64,8 +64,8 @@ LaunchPlan buildLaunchPlan(const std::vector<PlanInput>& inputs) {
   return launch;
 }
 
-uint64_t stepSharedBytes(uint32_t topkBlockSize, uint32_t threads) {
-  return SharedLayout(topkBlockSize, threads).totalBytes;
+uint64_t stepSharedBytes(uint32_t topkBlockSize) {
+  return SharedLayout(topkBlockSize).totalBytes;
 }
 
 }  // namespace microadam::kernels

@@ -74,6 +74,6 @@ struct LaunchPlan {
 LaunchPlan buildLaunchPlan(const std::vector<PlanInput>& inputs);
 
 // Dynamic shared memory of one thread block for Top-K blocks of up to `topkBlockSize` elements.
-uint64_t stepSharedBytes(uint32_t topkBlockSize, uint32_t threads);
+uint64_t stepSharedBytes(uint32_t topkBlockSize);
 
 }  // namespace microadam::kernels

@@ -20,7 +20,7 @@ MA_HOST_DEVICE float loadAsFloat(const void* data, uint8_t dtype, uint64_t i) {
 // Rounds to nearest even in the tensor's dtype.
 MA_HOST_DEVICE void storeFromFloat(void* data, uint8_t dtype, uint64_t i, float value) {
   if (dtype == kF32) {
-    static_cast<float*>(data)[i] = value;
+    static_cast<float*>(data)[i] = canonicalNan(value);
     return;
   }
   static_cast<uint16_t*>(data)[i] = dtype == kBf16 ? floatToBf16(value) : floatToF16(value);

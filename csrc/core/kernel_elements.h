@@ -24,7 +24,7 @@ template <>
 struct Element<Dtype::F32> {
   using Storage = float;
   static float load(const float* p, uint64_t i) { return p[i]; }
-  static void store(float* p, uint64_t i, float v) { p[i] = v; }
+  static void store(float* p, uint64_t i, float v) { p[i] = canonicalNan(v); }
 };
 
 template <>

@@ -39,6 +39,10 @@ constexpr uint32_t kNanKey = 0x7FC00000u;
 MA_HOST_DEVICE bool isNanBits(uint32_t u) { return (u & 0x7FFFFFFFu) > 0x7F800000u; }
 MA_HOST_DEVICE bool isFiniteBits(uint32_t u) { return (u & 0x7F800000u) != 0x7F800000u; }
 
+// A float32 result as stored: every NaN becomes the canonical quiet NaN 0x7FC00000, because the
+// NaN an operation produces differs between processors (x86: 0xFFC00000, NVIDIA: 0x7FFFFFFF).
+MA_HOST_DEVICE float canonicalNan(float f) { return isNanBits(floatBits(f)) ? bitsFloat(kNanKey) : f; }
+
 MA_HOST_DEVICE float bf16ToFloat(uint16_t b) { return bitsFloat(uint32_t(b) << 16); }
 
 // Round to nearest, ties to even; every NaN becomes the canonical quiet NaN.

@@ -39,7 +39,7 @@ inline float loadElement(const void* data, Dtype dtype, uint64_t i) {
 
 inline void storeElement(void* data, Dtype dtype, uint64_t i, float value) {
   switch (dtype) {
-    case Dtype::F32: static_cast<float*>(data)[i] = value; return;
+    case Dtype::F32: static_cast<float*>(data)[i] = canonicalNan(value); return;
     case Dtype::BF16: static_cast<uint16_t*>(data)[i] = floatToBf16(value); return;
     case Dtype::F16: static_cast<uint16_t*>(data)[i] = floatToF16(value); return;
   }

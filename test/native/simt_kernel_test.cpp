@@ -74,7 +74,7 @@ void kernelStep(std::vector<HostState*>& states, std::vector<HostTensor>& params
   kernels::LaunchPlan launch = kernels::buildLaunchPlan(inputs);
   launch.bindPowers(launch.betaPowers.data());
   for (HostState* s : states) s->setStep(s->step() + 1);
-  simt::launch(uint32_t(launch.gridBlocks), threads, kernels::stepSharedBytes(launch.largestTopkBlock, threads),
+  simt::launch(uint32_t(launch.gridBlocks), threads, kernels::stepSharedBytes(launch.largestTopkBlock),
                kernels::fusedStepKernel, static_cast<const kernels::TensorPlan*>(launch.plans.data()),
                uint32_t(launch.plans.size()), launch.largestTopkBlock);
 }

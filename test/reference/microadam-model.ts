@@ -156,7 +156,9 @@ function readElement(tensor: ModelTensor, i: number): number {
 }
 
 function writeElement(tensor: ModelTensor, i: number, x: number): void {
-  if (tensor.dtype === "f32") tensor.data[i] = x;
+  // A NaN result is stored as 0x7FC00000 (the NaN literal); a computed NaN keeps the sign the
+  // processor gave it (x86: 0xFFC00000), which docs/algorithm.md step 7 rules out.
+  if (tensor.dtype === "f32") tensor.data[i] = Number.isNaN(x) ? NaN : x;
   else tensor.data[i] = tensor.dtype === "bf16" ? f32ToBf16(x) : f32ToF16(x);
 }
 
