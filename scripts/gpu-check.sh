@@ -53,5 +53,13 @@ echo "== benchmark against torch.optim.AdamW(fused=True)"
 PYTHONUNBUFFERED=1 python3 "$root/bench/gpu/torch_compare.py" --lib "$build/libmicroadam_capi.so" --out "$out/bench.json" \
   2>&1 | tee "$out/bench.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if [ -n "${GPU_CHECK_PROFILE:-}" ] && command -v ncu >/dev/null 2>&1; then
+  echo "== ncu: one fused step at 100M f32 (clocks as found)"
+  timeout 180 ncu --clock-control none --kernel-name regex:fusedStep --launch-skip 2 --launch-count 1 \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+    python3 "$root/bench/gpu/torch_compare.py" --lib "$build/libmicroadam_capi.so" --out "$out/profile-bench.json" \
+    --sizes 100M --dtypes f32 --methods microadam --many-tensors 0 --warmup 1 --repetitions 2 > "$out/ncu.txt" 2>&1
+  grep -E "Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers|Shared Memory|Stall|Warp Cycles|Block Limit" "$out/ncu.txt" | head -60
+fi
 echo "gpu-check: exit $status"
 exit $status

@@ -144,6 +144,8 @@ def main():
     parser.add_argument("--dtypes", default="f32,bf16")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repetitions", type=int, default=20)
+    parser.add_argument("--methods", default="microadam,adamw", help="which to run (a profiler run wants one)")
+    parser.add_argument("--many-tensors", type=int, default=256, help="tensors in the model-like 100M case (0: skip)")
     args = parser.parse_args()
     lib = load_library(args.lib)
     scale = {"K": 10**3, "M": 10**6, "B": 10**9}
@@ -153,6 +155,7 @@ def main():
     result = {"device": props.name, "multiprocessors": props.multi_processor_count,
               "memory_bytes": props.total_memory, "torch": torch.__version__, "cuda": torch.version.cuda,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": []}
+    methods = args.methods.split(",")
     result["copy_bandwidth_gbs"] = copy_bandwidth()
     print(f"{props.name}: device-to-device copy {result['copy_bandwidth_gbs']:.0f} GB/s (read + write)", flush=True)
 
@@ -160,19 +163,22 @@ def main():
     for label, n in sizes:
         for dtype in args.dtypes.split(","):
             cases.append((label, n, dtype, 1))
-    cases.append(("100M", 10**8, "f32", 256))  # a model-like split: 256 uneven tensors in one launch
+    if args.many_tensors:  # a model-like split: uneven tensors, one launch
+        cases.append(("100M", 10**8, "f32", args.many_tensors))
     for label, n, dtype, tensors in cases:
         tensor_sizes = split_sizes(n, tensors)
         dtype_bytes = 4 if dtype == "f32" else 2
         for weight_decay in (0.0, 0.01):
             for name, policy in (("microadam", 2), ("microadam+scan", 0)):
-                if name == "microadam+scan" and (weight_decay or tensors > 1):
+                if "microadam" not in methods or (name == "microadam+scan" and (weight_decay or tensors > 1)):
                     continue
                 r = run_microadam(lib, tensor_sizes, dtype, weight_decay, policy, args.warmup, args.repetitions)
                 r.update(method=name, size=label, numel=n, dtype=dtype, tensors=tensors, weight_decay=weight_decay,
                          bytes_per_param=bytes_per_param("microadam", dtype_bytes, weight_decay))
                 result["runs"].append(r)
                 print(json.dumps(r), flush=True)
+            if "adamw" not in methods:
+                continue
             r = run_adamw(tensor_sizes, dtype, weight_decay, args.warmup, args.repetitions)
             r.update(method="torch.AdamW(fused)", size=label, numel=n, dtype=dtype, tensors=tensors,
                      weight_decay=weight_decay, bytes_per_param=bytes_per_param("adamw", dtype_bytes, weight_decay))
