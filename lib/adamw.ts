@@ -1,11 +1,11 @@
 // The native fused AdamW: the uncompressed baseline (two float32 moments, 8 bytes per parameter)
 // with MicroAdam's API, threads, dtypes and batching, so switching is one line.
-import { BatchedOptimizer, type GroupRecord, type ParamGroup } from "./batched-optimizer";
+import { BatchedOptimizer, isOptimizerOfKind, type GroupRecord, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
 import { binding, type NativeAdamWState } from "./binding";
 import { ADAMW_HYPER_FIELDS, resolveStepOptions } from "./hyper";
 import { checkState, checkTensorPair, runStep, runStepAsync, type NativeStepCall, type NativeStepFunctions } from "./native-call";
 import type { NonFinitePolicy, StepResult, Tensor } from "./types";
-import { rangeError, rejectUnknownKeys, requireInteger, requireObject, typeError, isTypedArray } from "./validate";
+import { rangeError, registerBrand, rejectUnknownKeys, renameArgument, requireInteger, requireObject, typeError, isTypedArray } from "./validate";
 
 export interface AdamWSnapshot {
   step: number;
@@ -29,10 +29,19 @@ export type AdamWOptions = AdamWStepOptions;
 
 const ADAMW_STEP_KEYS = [...ADAMW_HYPER_FIELDS, "nonFinite"] as const;
 
-const adamWNative: NativeStepFunctions = {
+/** The binding's AdamW step functions (also lib/tfjs's AdamW variables step through them). */
+export const adamWNative: NativeStepFunctions = {
   step: (...args) => binding.adamWStep(...args),
   stepAsync: (...args) => binding.adamWStepAsync(...args),
 };
+
+/** Every AdamWState this module constructed: a look-alike made from the prototype is not one. */
+const constructed = new WeakSet<object>();
+
+/** True only for a real AdamWState (instanceof is true for Object.create(prototype) too). */
+export function isAdamWState(value: unknown): value is AdamWState {
+  return typeof value === "object" && value !== null && constructed.has(value);
+}
 
 export class AdamWState {
   /** @internal */
@@ -42,6 +51,7 @@ export class AdamWState {
   /** @internal Use createAdamWState. */
   constructor(numel: number) {
     this.native = new binding.NativeAdamWState({ numel });
+    constructed.add(this);
   }
 
   get numel(): number {
@@ -65,15 +75,20 @@ export class AdamWState {
     return this.native.snapshot();
   }
 
-  restore(snapshot: AdamWSnapshot): void {
-    const s = requireObject(snapshot, "snapshot");
-    requireInteger(s.step, "snapshot.step", 0, Number.MAX_SAFE_INTEGER);
+  /** Replaces both moments and the step counter; checks everything first. Errors call it `name`. */
+  restore(snapshot: AdamWSnapshot, name = "snapshot"): void {
+    const s = requireObject(snapshot, name);
+    requireInteger(s.step, `${name}.step`, 0, Number.MAX_SAFE_INTEGER);
     for (const key of ["expAvg", "expAvgSq"] as const) {
-      if (!isTypedArray(s[key], Float32Array)) throw typeError(`snapshot.${key}`, "a Float32Array", s[key]);
+      if (!isTypedArray(s[key], Float32Array)) throw typeError(`${name}.${key}`, "a Float32Array", s[key]);
       if ((s[key] as Float32Array).length !== this.numel)
-        throw rangeError(`snapshot.${key}`, `a Float32Array of length ${this.numel}`, s[key]);
+        throw rangeError(`${name}.${key}`, `a Float32Array of length ${this.numel}`, s[key]);
     }
-    this.native.restore(snapshot);
+    try {
+      this.native.restore(snapshot);
+    } catch (error) {
+      throw renameArgument(error, "snapshot", name);
+    }
   }
 
   dispose(): void {
@@ -81,6 +96,7 @@ export class AdamWState {
     this.native.dispose();
   }
 }
+registerBrand(AdamWState, isAdamWState);
 
 /** Creates a zeroed AdamW state (two float32 moments) for a tensor of `numel` elements. */
 export function createAdamWState(options: { numel: number }): AdamWState {
@@ -90,14 +106,14 @@ export function createAdamWState(options: { numel: number }): AdamWState {
 }
 
 function checkAdamWState(state: unknown, name: string): AdamWState {
-  return checkState(state, name, AdamWState, "createAdamWState");
+  return checkState(state, name, isAdamWState, "an AdamWState (from createAdamWState)");
 }
 
 function singleCall(state: unknown, params: Tensor, grads: Tensor, options: unknown): NativeStepCall {
   const s = checkAdamWState(state, "state");
   const pair = checkTensorPair(s, params, grads, "params", "grads");
   const { hyper, policy } = resolveStepOptions(options, "options", ADAMW_STEP_KEYS);
-  return { states: [s], params: [pair.params], grads: [pair.grads], hyper: [hyper], policy };
+  return { states: [s], params: [pair.params], grads: [pair.grads], hyper: [hyper], policy, paramNames: ["params"] };
 }
 
 /** One AdamW step (torch.optim.AdamW's update, decoupled weight decay) on `params` in place. */
@@ -124,13 +140,20 @@ export interface AdamWStateDict {
   states: AdamWSnapshot[];
 }
 
+const ADAMW_KIND: OptimizerKind<AdamWState> = { hyperKeys: ADAMW_HYPER_FIELDS, native: adamWNative, checkState: checkAdamWState };
+
+/** True only for a real AdamW (not a look-alike made from its prototype). */
+export function isAdamW(value: unknown): value is AdamW {
+  return isOptimizerOfKind(value, ADAMW_KIND);
+}
+
 /** AdamW over many tensors with param groups: MicroAdam's API, uncompressed state. */
 export class AdamW extends BatchedOptimizer<AdamWState> {
   constructor(params: Tensor[] | Omit<ParamGroup, "alpha">[], options: AdamWOptions) {
     super(
       params,
       requireObject(options, "options"),
-      { hyperKeys: ADAMW_HYPER_FIELDS, native: adamWNative, checkState: checkAdamWState },
+      ADAMW_KIND,
       [],
       (numel) => new AdamWState(numel),
     );
@@ -158,7 +181,10 @@ export class AdamW extends BatchedOptimizer<AdamWState> {
       states as AdamWSnapshot[],
       hypers,
       (s) => s.snapshot(),
-      (s, snapshot) => s.restore(snapshot),
+      (s, snapshot, name) => s.restore(snapshot, name),
+      "stateDict.states",
     );
   }
 }
+
+registerBrand(AdamW, isAdamW);

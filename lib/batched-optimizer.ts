@@ -10,7 +10,7 @@ import {
   type NativeStepFunctions,
   type SteppableState,
 } from "./native-call";
-import { tensorNumel } from "./tensor";
+import { normalizeTensor, tensorNumel } from "./tensor";
 import type { NonFinitePolicy, StepResult, Tensor } from "./types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
 
@@ -46,6 +46,61 @@ export interface OptimizerKind<S extends OptimizerState> {
   checkState(state: unknown, name: string): S;
 }
 
+/** The kind of every optimizer this module constructed: a look-alike made from a prototype has none. */
+const constructed = new WeakMap<object, object>();
+
+/** True only for an optimizer constructed with `kind` (instanceof is true for Object.create(prototype) too). */
+export function isOptimizerOfKind(value: unknown, kind: object): boolean {
+  return typeof value === "object" && value !== null && constructed.get(value) === kind;
+}
+
+const GROUP_EXPECTED = "a param group { params: [tensors], ...hyperparameters }";
+
+function isGroup(value: unknown): value is Record<string, unknown> {
+  return isPlainObject(value) && "params" in value;
+}
+
+/**
+ * `params` as groups, checked: a non-empty array of tensors, or of param groups (not a mix), each
+ * group a non-empty array of distinct tensors with at least one element each. Errors name the
+ * entry as the caller wrote it (params[2], params[1].params[0]).
+ */
+function normalizeGroups(params: unknown, hyperKeys: readonly string[]): { given: Record<string, unknown>; params: Tensor[] }[] {
+  if (!Array.isArray(params) || params.length === 0)
+    throw typeError("params", "a non-empty array of tensors or of param groups", params);
+  const entries: unknown[] = Array.from(params); // each element read once
+  const seen = new Map<unknown, string>();
+  const checkTensor = (value: unknown, name: string, topLevel: boolean): Tensor => {
+    if (topLevel && isPlainObject(value) && !("data" in value) && !("dtype" in value))
+      throw typeError(name, `a tensor (a Float32Array or { data, dtype }) or ${GROUP_EXPECTED}`, value);
+    const { data } = normalizeTensor(value, name);
+    if (data.length === 0) throw rangeError(name, "a tensor of at least 1 element", data);
+    const other = seen.get(data);
+    if (other !== undefined) throw rangeError(name, `a tensor other than ${other} (each tensor has one state)`, data);
+    seen.set(data, name);
+    return value as Tensor;
+  };
+  if (!isGroup(entries[0]))
+    return [
+      {
+        given: {},
+        params: entries.map((entry, i) => {
+          if (isGroup(entry)) throw typeError(`params[${i}]`, "a tensor (params[0] is a tensor, so every entry must be one)", entry);
+          return checkTensor(entry, `params[${i}]`, true);
+        }),
+      },
+    ];
+  return entries.map((entry, g) => {
+    const name = `params[${g}]`;
+    if (!isGroup(entry)) throw typeError(name, `${GROUP_EXPECTED} (params[0] is a param group, so every entry must be one)`, entry);
+    rejectUnknownKeys(entry, name, ["params", ...hyperKeys]);
+    const tensors = entry.params;
+    if (!Array.isArray(tensors) || tensors.length === 0) throw typeError(`${name}.params`, "a non-empty array of tensors", tensors);
+    const given = Object.fromEntries(Object.entries(entry).filter(([k, v]) => v !== undefined && k !== "params"));
+    return { given, params: Array.from(tensors as unknown[], (t, k) => checkTensor(t, `${name}.params[${k}]`, false)) };
+  });
+}
+
 export abstract class BatchedOptimizer<S extends OptimizerState> {
   readonly paramGroups: ResolvedParamGroup[];
   /** One state per tensor, in the order of the flattened groups. */
@@ -66,27 +121,18 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     rejectUnknownKeys(o, "options", [...kind.hyperKeys, "nonFinite", ...extraOptionKeys]);
     const defaults = checkHyper(o, "options");
     this.nonFinite = requireOneOf(o.nonFinite ?? "skip", "options.nonFinite", NON_FINITE_POLICIES);
-    if (!Array.isArray(params) || params.length === 0)
-      throw typeError("params", "a non-empty array of tensors or of param groups", params);
-    const groups: ParamGroup[] =
-      isPlainObject(params[0]) && "params" in (params[0] as object)
-        ? (params as ParamGroup[])
-        : [{ params: params as Tensor[] }];
-    this.paramGroups = groups.map((group, g) => {
-      const name = `params[${g}]`;
-      const raw = requireObject(group, name);
-      rejectUnknownKeys(raw, name, ["params", ...kind.hyperKeys]);
-      if (!Array.isArray(raw.params) || raw.params.length === 0)
-        throw typeError(`${name}.params`, "a non-empty array of tensors", raw.params);
-      const given = Object.fromEntries(Object.entries(raw).filter(([k, v]) => v !== undefined && k !== "params"));
-      return { ...checkHyper({ ...defaults, ...given }, name), params: raw.params as Tensor[] };
-    });
+    this.paramGroups = normalizeGroups(params, kind.hyperKeys).map(({ given, params }, g) => ({
+      ...checkHyper({ ...defaults, ...given }, `params[${g}]`),
+      params,
+    }));
     this.states = [];
-    this.forEachParam((tensor, name) => {
-      const numel = tensorNumel(tensor);
-      if (typeof numel !== "number") throw typeError(name, "a tensor", tensor);
-      this.states.push(createState(numel, name));
-    });
+    try {
+      this.forEachParam((tensor, name) => this.states.push(createState(tensorNumel(tensor), name)));
+    } catch (error) {
+      this.dispose(); // the states made so far
+      throw error;
+    }
+    constructed.set(this, kind);
   }
 
   /** Steps taken (t of the first state; all states step together). */
@@ -149,13 +195,19 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
    * Restores every state from `snapshots` (already checked in length) and then the groups'
    * hyperparameters; if a state refuses its snapshot, every state is put back as it was.
    */
-  protected restoreAll<T>(snapshots: T[], hypers: ResolvedHyper[], snapshotOf: (s: S) => T, restore: (s: S, t: T) => void): void {
+  protected restoreAll<T>(
+    snapshots: T[],
+    hypers: ResolvedHyper[],
+    snapshotOf: (s: S) => T,
+    restore: (s: S, t: T, name: string) => void,
+    name: string,
+  ): void {
     this.states.forEach((s, i) => this.kind.checkState(s, `states[${i}]`));
     const previous = this.states.map(snapshotOf);
     try {
-      this.states.forEach((s, i) => restore(s, snapshots[i]));
+      this.states.forEach((s, i) => restore(s, snapshots[i], `${name}[${i}]`));
     } catch (error) {
-      this.states.forEach((s, i) => restore(s, previous[i]));
+      this.states.forEach((s, i) => restore(s, previous[i], `states[${i}]`));
       throw error;
     }
     hypers.forEach((h, i) => Object.assign(this.paramGroups[i], h));
@@ -172,7 +224,8 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   private buildCall(grads: Tensor[]): NativeStepCall {
     if (!Array.isArray(grads) || grads.length !== this.states.length)
       throw typeError("grads", `an array of ${this.states.length} tensors (one per parameter)`, grads);
-    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy: policyCode(this.nonFinite) };
+    const policy = policyCode(requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES));
+    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy, paramNames: [] };
     let i = 0;
     this.forEachParam((tensor, name, group, g) => {
       const state = this.kind.checkState(this.states[i], `states[${i}]`);
@@ -180,6 +233,7 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
       call.states.push(state);
       call.params.push(pair.params);
       call.grads.push(pair.grads);
+      call.paramNames!.push(name);
       call.hyper.push(checkHyper(group as unknown as Record<string, unknown>, `paramGroups[${g}]`));
       i++;
     });

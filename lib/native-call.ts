@@ -4,7 +4,7 @@ import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
 import { DTYPE_CODE, normalizeTensor, type NormalizedTensor } from "./tensor";
 import type { Tensor } from "./types";
-import { rangeError, typeError } from "./validate";
+import { rangeError, renameArgument, typeError } from "./validate";
 
 /** What a batched call needs of a state object. */
 export interface SteppableState {
@@ -26,16 +26,18 @@ export interface NativeStepCall {
   grads: NormalizedTensor[];
   hyper: ResolvedHyper[];
   policy: number;
+  /** What errors call each params tensor (the native layer says params[i]). */
+  paramNames?: string[];
 }
 
-/** `state` is an instance of `type` and not disposed. */
+/** `state` is a real state of its class (`isState`, a brand check) and not disposed. */
 export function checkState<S extends SteppableState>(
   state: unknown,
   name: string,
-  type: abstract new (...args: never[]) => S,
-  factory: string,
+  isState: (value: unknown) => value is S,
+  expected: string,
 ): S {
-  if (!(state instanceof type)) throw typeError(name, `a ${type.name} (from ${factory})`, state);
+  if (!isState(state)) throw typeError(name, expected, state);
   if (state.disposed) {
     const e = new Error(`${name} was disposed`);
     (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
@@ -80,6 +82,23 @@ export function runStep(fns: NativeStepFunctions, call: NativeStepCall): NativeS
   return fns.step(...nativeArgs(call));
 }
 
-export function runStepAsync(fns: NativeStepFunctions, call: NativeStepCall): Promise<NativeStepReport> {
-  return fns.stepAsync(...nativeArgs(call));
+/**
+ * The step on native copies of params and grads, off the event loop (docs/reliability.md, "Async
+ * steps and buffer lifetime"). Rejects with ERR_MICROADAM_DETACHED, params and states unchanged,
+ * if a params array was detached or resized before the step settled.
+ */
+export async function runStepAsync(fns: NativeStepFunctions, call: NativeStepCall): Promise<NativeStepReport> {
+  try {
+    return await fns.stepAsync(...nativeArgs(call));
+  } catch (error) {
+    throw nameParams(error, call.paramNames);
+  }
+}
+
+/** ERR_MICROADAM_DETACHED names params[i]; the caller's name for the tensor is clearer. */
+function nameParams(error: unknown, names: string[] | undefined): unknown {
+  if ((error as { code?: unknown } | null)?.code !== "ERR_MICROADAM_DETACHED" || names === undefined) return error;
+  const index = /^Expected params\[(\d+)\]/.exec((error as Error).message)?.[1];
+  const name = index === undefined ? undefined : names[Number(index)];
+  return name === undefined ? error : renameArgument(error, `params[${index}]`, name);
 }

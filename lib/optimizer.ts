@@ -1,12 +1,12 @@
 // MicroAdam: a torch-style optimizer over many tensors with param groups. Every step is one
 // native call covering all tensors, spread over the engine's threads.
-import { BatchedOptimizer, type GroupRecord, type ParamGroup } from "./batched-optimizer";
+import { BatchedOptimizer, isOptimizerOfKind, type GroupRecord, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
 import * as checkpoint from "./checkpoint/optimizer-checkpoint";
 import { HYPER_FIELDS } from "./hyper";
 import { MicroAdamState, resolveStateConfig, STATE_DEFAULTS } from "./state";
 import { checkMicroAdamState, microAdamNative } from "./step";
 import type { Device, MicroAdamSnapshot, MicroAdamStateConfig, NonFinitePolicy, Tensor } from "./types";
-import { rangeError, requireObject, typeError } from "./validate";
+import { rangeError, registerBrand, requireObject, typeError } from "./validate";
 
 export type { ParamGroup, ResolvedParamGroup } from "./batched-optimizer";
 
@@ -36,6 +36,13 @@ export interface MicroAdamStateDict {
 
 const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
 
+const MICROADAM_KIND: OptimizerKind<MicroAdamState> = { hyperKeys: HYPER_FIELDS, native: microAdamNative, checkState: checkMicroAdamState };
+
+/** True only for a real MicroAdam (not a look-alike made from its prototype). */
+export function isMicroAdam(value: unknown): value is MicroAdam {
+  return isOptimizerOfKind(value, MICROADAM_KIND);
+}
+
 export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
   constructor(params: Tensor[] | ParamGroup[], options: MicroAdamOptions) {
     const o = requireObject(options, "options");
@@ -46,10 +53,11 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
       quantBlockSize: o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize,
       device: o.device ?? "auto",
     };
+    resolveStateConfig({ numel: 1, ...layout }, "options"); // layout errors name options.<key>, once
     super(
       params,
       o,
-      { hyperKeys: HYPER_FIELDS, native: microAdamNative, checkState: checkMicroAdamState },
+      MICROADAM_KIND,
       [...LAYOUT_KEYS, "device"],
       (numel, name) => new MicroAdamState(resolveStateConfig({ numel, ...layout }, `options (for ${name})`)),
     );
@@ -88,7 +96,8 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
       states as MicroAdamSnapshot[],
       hypers,
       (s) => s.snapshot(),
-      (s, snapshot) => s.restore(snapshot),
+      (s, snapshot, name) => s.restore(snapshot, name),
+      "stateDict.states",
     );
   }
 
@@ -118,3 +127,5 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
     checkpoint.loadOptimizerBuffer(this, buffer);
   }
 }
+
+registerBrand(MicroAdam, isMicroAdam);

@@ -4,12 +4,14 @@ import * as checkpoint from "./checkpoint/state-checkpoint";
 import type { MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateOptions } from "./types";
 import {
   rangeError,
+  registerBrand,
   rejectUnknownKeys,
   requireInteger,
   requireNumberIn,
   requireObject,
   requireOneOf,
   isTypedArray,
+  renameArgument,
   typeError,
 } from "./validate";
 
@@ -52,6 +54,14 @@ const SNAPSHOT_ARRAYS = [
   ["windowValues", Uint16Array],
 ] as const;
 
+/** Every MicroAdamState this module constructed: a look-alike made from the prototype is not one. */
+const constructed = new WeakSet<object>();
+
+/** True only for a real MicroAdamState (instanceof is true for Object.create(prototype) too). */
+export function isMicroAdamState(value: unknown): value is MicroAdamState {
+  return typeof value === "object" && value !== null && constructed.has(value);
+}
+
 export class MicroAdamState {
   /** The layout this state was created with. */
   readonly config: Readonly<MicroAdamStateConfig>;
@@ -65,6 +75,7 @@ export class MicroAdamState {
     this.config = Object.freeze({ ...config });
     this.native = new binding.NativeState(config);
     this.nativeLayout = this.native.layout();
+    constructed.add(this);
   }
 
   get numel(): number {
@@ -108,10 +119,10 @@ export class MicroAdamState {
     return this.native.snapshot();
   }
 
-  /** Replaces the state with a snapshot of the same layout; checks everything first. */
-  restore(snapshot: MicroAdamSnapshot): void {
-    const s = requireObject(snapshot, "snapshot");
-    requireInteger(s.step, "snapshot.step", 0, Number.MAX_SAFE_INTEGER);
+  /** Replaces the state with a snapshot of the same layout; checks everything first. Errors call it `name`. */
+  restore(snapshot: MicroAdamSnapshot, name = "snapshot"): void {
+    const s = requireObject(snapshot, name);
+    requireInteger(s.step, `${name}.step`, 0, Number.MAX_SAFE_INTEGER);
     const windowLength = this.config.window * this.rowLength;
     const lengths = {
       errorCodes: Math.ceil(this.numel / 2),
@@ -122,11 +133,15 @@ export class MicroAdamState {
     };
     for (const [key, type] of SNAPSHOT_ARRAYS) {
       const array = s[key];
-      if (!isTypedArray(array, type as { name: string; prototype: Uint8Array | Uint16Array })) throw typeError(`snapshot.${key}`, `a ${type.name}`, array);
+      if (!isTypedArray(array, type as { name: string; prototype: Uint8Array | Uint16Array })) throw typeError(`${name}.${key}`, `a ${type.name}`, array);
       if (array.length !== lengths[key])
-        throw rangeError(`snapshot.${key}`, `a ${type.name} of length ${lengths[key]}`, array);
+        throw rangeError(`${name}.${key}`, `a ${type.name} of length ${lengths[key]}`, array);
     }
-    this.native.restore(snapshot);
+    try {
+      this.native.restore(snapshot);
+    } catch (error) {
+      throw renameArgument(error, "snapshot", name);
+    }
   }
 
   /**
@@ -168,6 +183,7 @@ export class MicroAdamState {
     this.native.dispose();
   }
 }
+registerBrand(MicroAdamState, isMicroAdamState);
 
 /** Creates a zeroed MicroAdam state for a tensor of `numel` elements. */
 export function createMicroAdamState(options: MicroAdamStateOptions): MicroAdamState {

@@ -3,7 +3,7 @@
 import { binding } from "./binding";
 import { resolveStepOptions } from "./hyper";
 import { checkState, checkTensorPair, runStep, runStepAsync, type NativeStepCall, type NativeStepFunctions } from "./native-call";
-import { MicroAdamState } from "./state";
+import { isMicroAdamState, type MicroAdamState } from "./state";
 import type { MicroAdamStepOptions, StepResult, Tensor } from "./types";
 
 export const microAdamNative: NativeStepFunctions = {
@@ -12,14 +12,14 @@ export const microAdamNative: NativeStepFunctions = {
 };
 
 export function checkMicroAdamState(state: unknown, name: string): MicroAdamState {
-  return checkState(state, name, MicroAdamState, "createMicroAdamState");
+  return checkState(state, name, isMicroAdamState, "a MicroAdamState (from createMicroAdamState)");
 }
 
 function singleCall(state: unknown, params: Tensor, grads: Tensor, options: unknown): NativeStepCall {
   const s = checkMicroAdamState(state, "state");
   const pair = checkTensorPair(s, params, grads, "params", "grads");
   const { hyper, policy } = resolveStepOptions(options);
-  return { states: [s], params: [pair.params], grads: [pair.grads], hyper: [hyper], policy };
+  return { states: [s], params: [pair.params], grads: [pair.grads], hyper: [hyper], policy, paramNames: ["params"] };
 }
 
 /**

@@ -15,13 +15,34 @@ export function describe(value: unknown): string {
     return "length" in value ? `${name} of length ${(value as unknown as { length: number }).length}` : name;
   }
   if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return `an object${value.constructor && value.constructor !== Object ? ` (${value.constructor.name})` : ""}`;
+  try {
+    return `an object${value.constructor && value.constructor !== Object ? ` (${value.constructor.name})` : ""}`;
+  } catch {
+    return "an object"; // a Proxy or getter that throws
+  }
 }
 
 export function typeError(name: string, expected: string, value: unknown): TypeError {
-  const e = new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+  const e = new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}${lookAlike(value)}`);
   (e as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
   return e;
+}
+
+/** Classes whose instances are checked by brand, with the check: an object that merely has their prototype is a look-alike. */
+const brandChecks = new WeakMap<object, (value: unknown) => boolean>();
+
+export function registerBrand(type: object, isInstance: (value: unknown) => boolean): void {
+  brandChecks.set(type, isInstance);
+}
+
+function lookAlike(value: unknown): string {
+  if (typeof value !== "object" || value === null) return "";
+  try {
+    const isInstance = brandChecks.get((Object.getPrototypeOf(value) as { constructor?: object } | null)?.constructor ?? {});
+    return isInstance !== undefined && !isInstance(value) ? " that the library did not construct (a look-alike made from its prototype)" : "";
+  } catch {
+    return ""; // a Proxy whose traps throw
+  }
 }
 
 export function rangeError(name: string, expected: string, value: unknown): RangeError {
@@ -35,11 +56,38 @@ export function rangeError(name: string, expected: string, value: unknown): Rang
  * runners and typed arrays made by the native addon all have their own constructors).
  */
 export function isTypedArray<T extends ArrayBufferView>(value: unknown, type: { name: string; prototype: T }): value is T {
-  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${type.name}]`;
+  return typedArrayName.call(value) === type.name;
 }
 
+// %TypedArray%.prototype[Symbol.toStringTag]: the kind of a typed array from its internal slot
+// (an own Symbol.toStringTag cannot fake it), undefined for anything else.
+const typedArrayName = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!.get!;
+
+/**
+ * A native error whose message names an argument `from` (first, as the native layer writes them),
+ * renamed to what the caller called it.
+ */
+export function renameArgument(error: unknown, from: string, to: string): unknown {
+  // Not instanceof Error: the addon's errors may come from another realm (a vm context, jest).
+  const e = error as { message?: unknown } | null;
+  if (typeof e === "object" && e !== null && typeof e.message === "string" && from !== to && e.message.includes(from))
+    e.message = e.message.replace(from, to);
+  return error;
+}
+
+/** An object holding options or fields: not an array, a typed array, or a state or optimizer of this library. */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value) && !isBranded(value);
+}
+
+/** An instance (or look-alike) of a class checked by brand: its getters are not options. */
+function isBranded(value: object): boolean {
+  try {
+    const constructor = (Object.getPrototypeOf(value) as { constructor?: object } | null)?.constructor;
+    return constructor !== undefined && brandChecks.has(constructor);
+  } catch {
+    return false; // a Proxy whose traps throw: reading it will throw its own error
+  }
 }
 
 export function requireObject(value: unknown, name: string): Record<string, unknown> {

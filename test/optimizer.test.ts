@@ -90,11 +90,11 @@ test("loadStateDict refuses a mismatched dict and leaves the optimizer as it was
 
   const badIndex = structuredClone(before);
   badIndex.states[3].windowIndices[0] = 60000; // past its block of 256
-  expect(() => opt.loadStateDict(badIndex)).toThrow("is outside its block of 256 elements");
+  expect(() => opt.loadStateDict(badIndex)).toThrow("stateDict.states[3].windowIndices[0] = 60000 is outside its block of 256 elements");
 
   const shortCodes = structuredClone(before);
   shortCodes.states[0].errorCodes = shortCodes.states[0].errorCodes.subarray(1);
-  expect(() => opt.loadStateDict(shortCodes)).toThrow("Expected a Uint8Array of length 500 for snapshot.errorCodes");
+  expect(() => opt.loadStateDict(shortCodes)).toThrow("Expected a Uint8Array of length 500 for stateDict.states[0].errorCodes but received Uint8Array of length 499");
 
   expect(opt.stateDict()).toEqual(before);
 });

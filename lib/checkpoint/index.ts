@@ -1,7 +1,7 @@
 // Checkpoints as free functions for either target, a MicroAdamState or a whole MicroAdam
 // (the same as their save/load/toBuffer/loadBuffer methods). Format: docs/checkpoint-format.md.
-import { MicroAdam } from "../optimizer";
-import { MicroAdamState } from "../state";
+import { isMicroAdam, type MicroAdam } from "../optimizer";
+import { isMicroAdamState, type MicroAdamState } from "../state";
 import { isTypedArray, typeError } from "../validate";
 import { loadOptimizerBuffer, loadOptimizerFile, optimizerCheckpointBuffer, saveOptimizerFile } from "./optimizer-checkpoint";
 import { loadStateBuffer, loadStateFile, saveStateFile, stateCheckpointBuffer } from "./state-checkpoint";
@@ -9,21 +9,21 @@ import { loadStateBuffer, loadStateFile, saveStateFile, stateCheckpointBuffer } 
 export type CheckpointTarget = MicroAdamState | MicroAdam;
 
 function checkTarget(target: unknown): CheckpointTarget {
-  if (target instanceof MicroAdamState || target instanceof MicroAdam) return target;
+  if (isMicroAdamState(target) || isMicroAdam(target)) return target;
   throw typeError("target", "a MicroAdamState or a MicroAdam", target);
 }
 
 /** Writes `target`'s checkpoint to `path` atomically: a crash mid-save leaves the previous file intact. */
 export function saveState(target: CheckpointTarget, path: string): void {
   const t = checkTarget(target);
-  if (t instanceof MicroAdamState) saveStateFile(t, path);
+  if (isMicroAdamState(t)) saveStateFile(t, path);
   else saveOptimizerFile(t, path);
 }
 
 /** The checkpoint as bytes (the same bytes saveState writes). */
 export function stateToBuffer(target: CheckpointTarget): Buffer {
   const t = checkTarget(target);
-  return t instanceof MicroAdamState ? stateCheckpointBuffer(t) : optimizerCheckpointBuffer(t);
+  return isMicroAdamState(t) ? stateCheckpointBuffer(t) : optimizerCheckpointBuffer(t);
 }
 
 /**
@@ -35,6 +35,6 @@ export function loadState(target: CheckpointTarget, source: string | Uint8Array)
   if (!(typeof source === "string" && source.length > 0) && !isTypedArray(source, Uint8Array))
     throw typeError("source", "a file path (a non-empty string) or a Uint8Array holding a checkpoint", source);
   const fromFile = typeof source === "string";
-  if (t instanceof MicroAdamState) (fromFile ? loadStateFile : loadStateBuffer)(t, source);
+  if (isMicroAdamState(t)) (fromFile ? loadStateFile : loadStateBuffer)(t, source);
   else (fromFile ? loadOptimizerFile : loadOptimizerBuffer)(t, source);
 }
