@@ -8,8 +8,7 @@
 // tensor over the array, not copied again on the CPU backend). What this costs against tfjs's own
 // Adam is measured in docs/convergence.md ("Cost of the tfjs wrappers").
 import * as tf from "@tensorflow/tfjs";
-import { createAdamWState, type AdamWState } from "../adamw";
-import { binding } from "../binding";
+import { adamWNative, createAdamWState, type AdamWState } from "../adamw";
 import { checkHyper, NON_FINITE_POLICIES, policyCode } from "../hyper";
 import { runStep, type NativeStepCall, type NativeStepFunctions } from "../native-call";
 import { createMicroAdamState, type MicroAdamState } from "../state";
@@ -70,12 +69,6 @@ interface Work {
 
 /** Suffix of an optimizer weight's name, after the variable's name. */
 const WEIGHT_SUFFIX: Readonly<Record<StateKind, string>> = { microadam: "/microadam", adamw: "/adamw" };
-
-/** The native AdamW's batched step (lib/adamw.ts steps through the same binding functions). */
-const adamWNative: NativeStepFunctions = {
-  step: (...args) => binding.adamWStep(...args),
-  stepAsync: (...args) => binding.adamWStepAsync(...args),
-};
 
 /** The native layer's error for nonFinite 'error', for the gradients this layer checks itself. */
 function nonFiniteError(): Error {
