@@ -13,19 +13,46 @@
 
 namespace microadam::kernels {
 
-// The dequantized error of element `begin + i` of a block that starts at a bucket boundary
-// (32-bit index arithmetic: a 64-bit division costs a GPU far more).
-MA_DEVICE float dequantizedError(const StateBuffers& state, uint32_t quantBlockSize, uint64_t begin, uint32_t i) {
-  const uint64_t bucket = begin / quantBlockSize + i / quantBlockSize;
+// Bucket of element i of a block (blocks start at bucket boundaries): a shift when Q is a power
+// of two, as it almost always is (a 32-bit division costs a GPU about 20 instructions).
+struct BucketIndex {
+  uint32_t size, shift;  // shift 0: Q is not a power of two
+  MA_DEVICE_MEMBER uint32_t operator()(uint32_t i) const { return shift ? i >> shift : i / size; }
+};
+
+MA_DEVICE BucketIndex bucketIndexOf(uint32_t quantBlockSize) {
+  uint32_t shift = 0;
+  if ((quantBlockSize & (quantBlockSize - 1)) == 0)
+    while ((1u << shift) < quantBlockSize) ++shift;
+  return BucketIndex{quantBlockSize, shift};
+}
+
+// The dequantized error of element `begin + i` from the codes and bucket range in memory.
+MA_DEVICE float dequantizedError(const StateBuffers& state, const BucketIndex& bucketOf, uint64_t begin, uint32_t i) {
+  const uint64_t bucket = begin / bucketOf.size + bucketOf(i);
   const uint16_t lo = state.errorMin[bucket];
   const float unit = bucketUnit(lo, state.errorMax[bucket]);
   return float(readCode(state.errorCodes + begin / 2, i)) * unit + bf16ToFloat(lo);
 }
 
-// Step 1: values[i] = g + deq for the block's elements [begin, begin + count).
-MA_DEVICE void loadAccumulator(const TensorPlan& p, uint64_t begin, uint32_t count, float* values) {
-  for (uint32_t i = threadIdx.x; i < count; i += blockDim.x)
-    values[i] = loadAsFloat(p.grads, p.gradDtype, begin + i) + dequantizedError(p.state, p.quantBlockSize, begin, i);
+// Step 1: values[i] = g + deq for the block's elements [begin, begin + count). Each bucket's
+// u_b and lo_b are computed once into `bucketTable` (2 words per bucket of shared memory).
+MA_DEVICE void loadAccumulator(const TensorPlan& p, uint64_t begin, uint32_t count, float* values, float* bucketTable) {
+  const BucketIndex bucketOf = bucketIndexOf(p.quantBlockSize);
+  const uint32_t buckets = (count + p.quantBlockSize - 1) / p.quantBlockSize;
+  const uint64_t firstBucket = begin / p.quantBlockSize;
+  for (uint32_t b = threadIdx.x; b < buckets; b += blockDim.x) {
+    const uint16_t lo = p.state.errorMin[firstBucket + b];
+    bucketTable[2 * b] = bucketUnit(lo, p.state.errorMax[firstBucket + b]);
+    bucketTable[2 * b + 1] = bf16ToFloat(lo);
+  }
+  __syncthreads();
+  const uint8_t* codes = p.state.errorCodes + begin / 2;
+  for (uint32_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const uint32_t b = bucketOf(i);
+    values[i] = loadAsFloat(p.grads, p.gradDtype, begin + i) +
+                (float(readCode(codes, i)) * bucketTable[2 * b] + bucketTable[2 * b + 1]);
+  }
 }
 
 MA_DEVICE float fromOrderedBits(uint32_t key) {
@@ -38,11 +65,11 @@ MA_DEVICE void quantizeBlock(const float* values, uint32_t count, uint32_t quant
                              const StateBuffers& state, uint32_t* rangeKeys) {
   const uint32_t tid = threadIdx.x, threads = blockDim.x;
   const uint32_t buckets = (count + quantBlockSize - 1) / quantBlockSize;
-  uint32_t* minKeys = rangeKeys;
-  uint32_t* maxKeys = rangeKeys + buckets;
+  const BucketIndex bucketOf = bucketIndexOf(quantBlockSize);
+  // Bucket b's minimum and maximum key at rangeKeys[2b] and [2b + 1]; later its (low, unit).
   for (uint32_t b = tid; b < buckets; b += threads) {
-    minKeys[b] = 0xFFFFFFFFu;
-    maxKeys[b] = 0;
+    rangeKeys[2 * b] = 0xFFFFFFFFu;
+    rangeKeys[2 * b + 1] = 0;
   }
   __syncthreads();
   // Range in the order of orderedBits (-0 below +0), NaN ignored. Aligned groups of lanes hold
@@ -61,39 +88,40 @@ MA_DEVICE void quantizeBlock(const float* values, uint32_t count, uint32_t quant
     forMin = groupMin(forMin, groupLanes);
     forMax = groupMax(forMax, groupLanes);
     if (i < count && tid % groupLanes == 0) {
-      atomicMin(&minKeys[i / quantBlockSize], forMin);
-      atomicMax(&maxKeys[i / quantBlockSize], forMax);
+      atomicMin(&rangeKeys[2 * bucketOf(i)], forMin);
+      atomicMax(&rangeKeys[2 * bucketOf(i) + 1], forMax);
     }
   }
   __syncthreads();
+  // Per bucket: lo/hi to memory, then (low, unit) for the codes, or a NaN low for a constant
+  // bucket (a real low is a bf16 value, never NaN).
   const uint64_t firstBucket = begin / quantBlockSize;
+  float* lowAndUnit = reinterpret_cast<float*>(rangeKeys);
   for (uint32_t b = tid; b < buckets; b += threads) {
-    const uint32_t minKey = minKeys[b], maxKey = maxKeys[b];
+    const uint32_t minKey = rangeKeys[2 * b], maxKey = rangeKeys[2 * b + 1];
     uint16_t lo = 0, hi = 0;
-    bool constant = true;  // every code 0
+    float low = bitsFloat(kNanKey), unit = 0.0f;
     if (minKey <= maxKey) {
       lo = bf16RoundDown(fromOrderedBits(minKey));
       hi = bf16RoundUp(fromOrderedBits(maxKey));
-      const float low = bf16ToFloat(lo), high = bf16ToFloat(hi);
-      const float unit = (high - low) / 15.0f;
-      constant = high == low || !isFiniteBits(floatBits(unit));
+      const float lowValue = bf16ToFloat(lo), high = bf16ToFloat(hi);
+      unit = (high - lowValue) / 15.0f;
+      if (high != lowValue && isFiniteBits(floatBits(unit))) low = lowValue;
     }
     state.errorMin[firstBucket + b] = lo;
     state.errorMax[firstBucket + b] = hi;
-    minKeys[b] = uint32_t(lo) | (uint32_t(hi) << 16);
-    maxKeys[b] = constant;
+    lowAndUnit[2 * b] = low;  // each thread rewrites only its own buckets' pair
+    lowAndUnit[2 * b + 1] = unit;
   }
   __syncthreads();
   // Two elements per byte: Q is even, so both are in the same bucket.
   const uint32_t bytes = (count + 1) / 2;
   for (uint32_t byte = tid; byte < bytes; byte += threads) {
     const uint32_t e = 2 * byte;
-    const uint32_t b = e / quantBlockSize;
+    const uint32_t b = bucketOf(e);
+    const float low = lowAndUnit[2 * b], unit = lowAndUnit[2 * b + 1];
     uint32_t packed = 0;
-    if (!maxKeys[b]) {
-      const float low = bf16ToFloat(uint16_t(minKeys[b] & 0xFFFFu));
-      const float high = bf16ToFloat(uint16_t(minKeys[b] >> 16));
-      const float unit = (high - low) / 15.0f;
+    if (!isNanBits(floatBits(low))) {
       packed = clampedCode((values[e] - low) / unit + 0.5f) << 4;
       if (e + 1 < count) packed |= clampedCode((values[e + 1] - low) / unit + 0.5f);
     }

@@ -3,6 +3,8 @@
 #include "cuda_engine.h"
 
 #include <climits>
+#include <cstring>
+#include <map>
 #include <string>
 
 #include "core/errors.h"
@@ -36,6 +38,47 @@ class StreamMemory {
   void* data_ = nullptr;
   cudaStream_t stream_;
 };
+
+// Pinned host memory for each step's plan upload: a copy from pageable memory makes the CUDA
+// runtime wait for the stream before it starts, which would serialize every step with the
+// host. One buffer per device and host thread; an event says when its last copy was done.
+class PinnedStaging {
+ public:
+  ~PinnedStaging() {
+    if (!data_) return;
+    cudaEventSynchronize(done_);  // errors ignored: at exit the runtime may be gone already
+    cudaFreeHost(data_);
+    cudaEventDestroy(done_);
+  }
+  void* acquire(uint64_t bytes) {
+    if (data_) checkCuda(cudaEventSynchronize(done_), "cudaEventSynchronize (staging)");
+    if (bytes > capacity_) {
+      if (data_) cudaFreeHost(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      const uint64_t grown = bytes < 4096 ? 4096 : 2 * bytes;
+      checkCuda(cudaHostAlloc(&data_, grown, cudaHostAllocDefault), "cudaHostAlloc (staging)");
+      capacity_ = grown;
+      if (!eventCreated_) {
+        checkCuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate (staging)");
+        eventCreated_ = true;
+      }
+    }
+    return data_;
+  }
+  void copied(cudaStream_t stream) { checkCuda(cudaEventRecord(done_, stream), "cudaEventRecord (staging)"); }
+
+ private:
+  void* data_ = nullptr;
+  uint64_t capacity_ = 0;
+  cudaEvent_t done_{};
+  bool eventCreated_ = false;
+};
+
+PinnedStaging& stagingFor(int device) {
+  thread_local std::map<int, PinnedStaging> staging;
+  return staging[device];
+}
 
 uint64_t tensorBytes(const TensorView& t) { return t.numel * dtypeBytes(t.dtype); }
 
@@ -90,11 +133,15 @@ StepReport cudaStep(const std::vector<DeviceTensorStep>& steps, NonFinitePolicy 
   launch.bindPowers(workspace.as<float>(powersOffset));
   const auto* plans = workspace.as<kernels::TensorPlan>();
   const uint32_t planCount = uint32_t(launch.plans.size());
-  checkCuda(cudaMemcpyAsync(workspace.as<void>(), launch.plans.data(), plansBytes, cudaMemcpyHostToDevice, stream),
-            "cudaMemcpyAsync (plans)");
-  checkCuda(cudaMemcpyAsync(workspace.as<void>(powersOffset), launch.betaPowers.data(),
-                            launch.betaPowers.size() * sizeof(float), cudaMemcpyHostToDevice, stream),
-            "cudaMemcpyAsync (beta powers)");
+  {
+    PinnedStaging& staging = stagingFor(device);
+    auto* image = static_cast<char*>(staging.acquire(flagOffset));
+    std::memcpy(image, launch.plans.data(), plansBytes);
+    std::memcpy(image + powersOffset, launch.betaPowers.data(), launch.betaPowers.size() * sizeof(float));
+    checkCuda(cudaMemcpyAsync(workspace.as<void>(), image, flagOffset, cudaMemcpyHostToDevice, stream),
+              "cudaMemcpyAsync (plans)");
+    staging.copied(stream);
+  }
 
   if (policy != NonFinitePolicy::Ignore) {
     uint32_t* flag = workspace.as<uint32_t>(flagOffset);

@@ -41,7 +41,7 @@ MA_DEVICE void updateParameters(const TensorPlan& p, uint64_t begin, uint32_t co
     const bool named = floatBits(moment1[i]) != 0 || floatBits(moment2[i]) != 0;
     float u = named ? adamDirection(moment1[i], moment2[i], p.c1, p.c2, p.eps) : 0.0f;
     if (p.hasAlpha) {
-      const float deq = dequantizedError(p.state, p.quantBlockSize, begin, i);
+      const float deq = dequantizedError(p.state, bucketIndexOf(p.quantBlockSize), begin, i);
       u = u + p.alpha * deq;
       moment1[i] = p.oneMinusAlpha * deq;
     }
@@ -70,8 +70,8 @@ MA_KERNEL void fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint
   const uint64_t slot0 = block * p.keepFull;
   const uint64_t row = (p.step - 1) % p.window;
 
-  // 1. a = g + deq.
-  loadAccumulator(p, begin, count, values);
+  // 1. a = g + deq (the bucket table lives in `second` until step 3 needs it).
+  loadAccumulator(p, begin, count, values, second);
   __syncthreads();
   // 2. Top-K into row (t-1) mod m; the selected a become 0.
   TopkThreshold threshold{0, 0};

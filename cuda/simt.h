@@ -16,6 +16,7 @@
 
 #define MA_KERNEL __global__
 #define MA_DEVICE __device__ __forceinline__
+#define MA_DEVICE_MEMBER __device__ __forceinline__
 // Dynamic shared memory of the launch, as `type* name`.
 #define MA_DYNAMIC_SHARED(type, name)                        \
   extern __shared__ __align__(16) unsigned char maShared[]; \
@@ -28,6 +29,7 @@ constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 
 #define MA_KERNEL
 #define MA_DEVICE static inline
+#define MA_DEVICE_MEMBER inline
 #define MA_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(::microadam::simt::blockSharedMemory())
 constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 
