@@ -80,8 +80,8 @@ def split_sizes(total, tensors):
 
 def bytes_per_param(method, dtype_bytes, weight_decay, window=10, density=0.01, quant=64):
     """Bytes each step must move per parameter (each read once, each write once)."""
-    if method == "adamw":
-        return dtype_bytes + 2 * dtype_bytes + 2 * 4 * 2  # grad; param read+write; m, v read+write (fp32)
+    if method == "adamw":  # torch keeps exp_avg and exp_avg_sq in the param's dtype
+        return dtype_bytes + 2 * dtype_bytes + 2 * 2 * dtype_bytes  # grad; param read+write; m, v read+write
     window_bytes = window * density * 4 + density * 4  # read m rows of (u16 index, bf16 value); write one row
     error_bytes = 0.5 * 2 + 2 * 2 * 2 / quant  # codes read+write; lo/hi read+write
     params = 2 * dtype_bytes if weight_decay else 2 * dtype_bytes * min(1.0, window * density)
