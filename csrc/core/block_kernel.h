@@ -1,18 +1,102 @@
 // The body of stepBlock, included by block_kernel_baseline.cpp and block_kernel_avx2.cpp, which
 // compile it for two instruction sets. Everything here has internal linkage (see numeric.h).
-// MICROADAM_KERNEL_NAMESPACE names the build.
+// MICROADAM_KERNEL_NAMESPACE names the build; MICROADAM_KERNEL_AVX2 (the AVX2 build) swaps the
+// plain C++ passes for those of block_passes_avx2.h, which give the same bits.
 #include <cstdint>
 
+#include "block_passes.h"
 #include "block_step.h"
 #include "error_feedback.h"
 #include "kernel_elements.h"
 #include "numeric.h"
 #include "topk_select.h"
 #include "window_moments.h"
+#if MICROADAM_KERNEL_AVX2
+#include "block_passes_avx2.h"
+#endif
 
 namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
+
+// Step 1 with the candidate marks, in this build's instruction set.
+template <Dtype P, Dtype G>
+DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, const BlockErrors& e, uint32_t threshold,
+                                 const typename Element<P>::Storage* params, BlockScratch& scratch) {
+  float* a = scratch.values.data();
+#if MICROADAM_KERNEL_AVX2
+  if (e.q % 8 == 0) {
+    const auto* prefetch = reinterpret_cast<const char*>(params);
+    constexpr uint32_t stride = sizeof(*params);
+    if constexpr (G == Dtype::F16) {
+      // No F16C in this build: the gradient is widened element by element, then stepped as f32.
+      for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
+      return dequantizeBlockAvx2<Dtype::F32>(a, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
+                                             scratch.bucketLows.data(), prefetch, stride);
+    } else {
+      return dequantizeBlockAvx2<G>(grads, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
+                                    scratch.bucketLows.data(), prefetch, stride);
+    }
+  }
+#endif
+  (void)params;
+  return dequantizeBlockReference<G>(grads, e, threshold, a, scratch.marks.data(), scratch.codes.data());
+}
+
+void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch) {
+#if MICROADAM_KERNEL_AVX2
+  quantizeBlockAvx2(a, e, mayHaveNaN, codeScratch);
+#else
+  (void)mayHaveNaN;
+  quantizeBlockReference(a, e, codeScratch);
+#endif
+}
+
+uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s, float* m1,
+                         float* m2, uint8_t* touched, uint16_t* named) {
+#if MICROADAM_KERNEL_AVX2
+  return accumulateWindowListedAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), m1, m2, touched,
+                                    named);
+#else
+  return accumulateWindowListed(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), m1, m2, touched,
+                                named);
+#endif
+}
+
+void namedDirections(const uint16_t* named, uint32_t count, const float* m1, const float* m2, const StepScalars& s,
+                     float* direction) {
+#if MICROADAM_KERNEL_AVX2
+  namedDirectionsAvx2(named, count, m1, m2, s.c1, s.c2, s.eps, direction);
+#else
+  namedDirectionsReference(named, count, m1, m2, s.c1, s.c2, s.eps, direction);
+#endif
+}
+
+// Step 2: the Top-K of the block into `selected` (ascending); returns how many. Uses the marks
+// of dequantizeBlock when the hint's threshold gave at least `keep` of them; otherwise takes
+// the keys of a and lets a histogram of them find a threshold.
+uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const DequantizedBlock& d, bool hinted,
+                         uint32_t* hint, BlockScratch& scratch) {
+  uint16_t* selected = scratch.selected.data();
+  if (keep >= count) {
+    for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
+    return count;
+  }
+  const uint32_t maxKey = d.maxMagnitude > 0x7F800000u ? kNanKey : d.maxMagnitude;
+  const uint32_t aim = nextTopkAim(hinted ? hintAim(*hint) : 0, d.marked, keep);
+  if (hinted && d.marked >= keep) {
+    *hint = selectMarked([a](uint32_t i) { return magnitudeKey(a[i]); }, scratch.marks.data(), count, keep,
+                         hintThreshold(*hint), maxKey, aim, scratch.ranked.data(), scratch.histogram.data(), selected);
+    return keep;
+  }
+  uint32_t* keys = scratch.keys.data();
+  for (uint32_t i = 0; i < count; ++i) keys[i] = magnitudeKey(a[i]);
+  const uint32_t lowestKey = topkThresholdByHistogram(keys, count, keep, maxKey, scratch.histogram.data());
+  markAtLeast(keys, count, lowestKey, scratch.marks.data());
+  *hint = selectMarked([keys](uint32_t i) { return keys[i]; }, scratch.marks.data(), count, keep, lowestKey, maxKey,
+                       aim, scratch.ranked.data(), scratch.histogram.data(), selected);
+  return keep;
+}
 
 template <Dtype P, Dtype G>
 void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const void* gradData, const StepScalars& s,
@@ -31,49 +115,23 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   const uint64_t slot0 = layout.blockSlotOffset(block);
   const uint64_t K = layout.rowLength();
   const uint64_t firstBucket = begin / q;
-  uint8_t* codes = state.errorCodes() + begin / 2;
-  uint16_t* errorMin = state.errorMin() + firstBucket;
-  uint16_t* errorMax = state.errorMax() + firstBucket;
+  const BlockErrors errors{state.errorCodes() + begin / 2, state.errorMin() + firstBucket, state.errorMax() + firstBucket,
+                           count, q};
   float* a = scratch.values.data();
-  uint32_t* keys = scratch.keys.data();
 
-  // 1. a = g + dequantized error, and the Top-K keys of a.
-  for (uint32_t i = 0; i < count; ++i) a[i] = Grad::load(grads, begin + i);
-  // The params are written at the end of the block at scattered indices: ask for their cache
-  // lines now, so the loads there do not wait on memory. The next block's gradient (which this
-  // thread most likely steps next) is requested as well.
-  {
-    const auto* paramBytes = reinterpret_cast<const char*>(params + begin);
-    const uint64_t paramLength = uint64_t(count) * sizeof(*params);
-    for (uint64_t offset = 0; offset < paramLength; offset += 64) __builtin_prefetch(paramBytes + offset, 1, 3);
-    const uint64_t nextBegin = begin + count;
-    if (nextBegin < layout.numel()) {
-      const auto* nextGrad = reinterpret_cast<const char*>(grads + nextBegin);
-      const uint64_t nextLength = uint64_t(layout.blockSize(block + 1)) * sizeof(*grads);
-      for (uint64_t offset = 0; offset < nextLength; offset += 64) __builtin_prefetch(nextGrad + offset, 0, 3);
-    }
-  }
-  for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
-    const uint32_t size = count - offset < q ? count - offset : q;
-    dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], a + offset, a + offset,
-                        scratch.codes.data());
-  }
-  uint32_t maxKey = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t magnitude = floatBits(a[i]) & 0x7FFFFFFFu;
-    const uint32_t key = magnitude > 0x7F800000u ? kNanKey : magnitude;
-    keys[i] = key;
-    maxKey = key > maxKey ? key : maxKey;
-  }
+  // 1. a = g + dequantized error; with a usable hint, the Top-K candidates are marked too.
+  uint32_t* hint = state.topkHint(block);
+  const uint32_t threshold = hintThreshold(*hint);
+  const bool hinted = keep < count && threshold != 0 && threshold <= 0x7F800000u;
+  const DequantizedBlock dequantized =
+      dequantizeBlock<P, G>(grads + begin, errors, hinted ? threshold : 0, params + begin, scratch);
 
   // 2. Top-K into row r = (t-1) mod m; the selected a become 0.
   const uint64_t row = (step - 1) % window;
   uint16_t* rowIndices = state.windowIndices() + row * K + slot0;
   uint16_t* rowValues = state.windowValues() + row * K + slot0;
-  uint16_t* selected = scratch.selected.data();
-  const uint32_t taken = selectTopk(keys, count, keep, maxKey,
-                                    TopkScratch{scratch.histogram.data(), scratch.candidates.data(), scratch.ranked.data()},
-                                    selected, state.topkHint(block));
+  const uint16_t* selected = scratch.selected.data();
+  const uint32_t taken = selectBlockTopk(a, count, keep, dequantized, hinted, hint, scratch);
   for (uint32_t n = 0; n < taken; ++n) {
     const uint16_t i = selected[n];
     rowIndices[n] = i;
@@ -82,52 +140,45 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   }
 
   // 3. What was left out becomes the new error.
-  for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
-    const uint32_t size = count - offset < q ? count - offset : q;
-    quantizeBucket(a + offset, size, codes + offset / 2, errorMin + b, errorMax + b, scratch.codes.data());
-  }
+  const bool mayHaveNaN = dequantized.maxMagnitude > 0x7F800000u;
+  quantizeBlock(a, errors, mayHaveNaN, scratch.codes.data());
 
-  // 4-5. Moments and directions at the indices the window names; everywhere else u = +0.
+  // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
   float* m1 = scratch.moment1.data();
   float* m2 = scratch.moment2.data();
-  float* direction = scratch.direction.data();
   uint8_t* touched = scratch.touched.data();
+  uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
-  accumulateWindow(windowBlock, step, window, s.beta1Powers.data(), s.beta2Powers.data(), m1, m2, touched);
-  const uint64_t rows = step < window ? step : window;
-  // Visit each named index once (an index can sit in several rows): `touched` goes 1 -> 0.
-  auto forEachNamed = [&](auto fn) {
-    for (uint64_t r = 0; r < rows; ++r)
-      for (uint32_t slot = 0; slot < keep; ++slot) {
-        const uint16_t idx = windowBlock.indices[r * K + slot];
-        if (touched[idx]) {
-          touched[idx] = 0;
-          fn(idx);
-        }
-      }
-  };
+  const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, m1, m2, touched, named);
 
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
-    forEachNamed([&](uint16_t idx) {
-      const float u = adamDirection(m1[idx], m2[idx], s.c1, s.c2, s.eps);
+    float* direction = scratch.namedDirection.data();
+    namedDirections(named, namedCount, m1, m2, s, direction);
+    for (uint32_t n = 0; n < namedCount; ++n) {
+      const uint16_t idx = named[n];
       m1[idx] = m2[idx] = 0.0f;
-      if (floatBits(u) == 0) return;
+      touched[idx] = 0;
+      const float u = direction[n];
+      if (floatBits(u) == 0) continue;
       const float x = Param::load(params, begin + idx);
       Param::store(params, begin + idx, x - s.lr * u);
-    });
+    }
     return;
   }
 
-  forEachNamed([&](uint16_t idx) {
+  float* direction = scratch.direction.data();
+  for (uint32_t n = 0; n < namedCount; ++n) {
+    const uint16_t idx = named[n];
     direction[idx] = adamDirection(m1[idx], m2[idx], s.c1, s.c2, s.eps);
     m1[idx] = m2[idx] = 0.0f;
-  });
+    touched[idx] = 0;
+  }
   // 6. With alpha, u += alpha*deq and the error keeps (1-alpha)*deq; a holds deq, then e.
   if (s.hasAlpha) {
     for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
       const uint32_t size = count - offset < q ? count - offset : q;
-      dequantizeAddBucket(codes + offset / 2, size, errorMin[b], errorMax[b], nullptr, a + offset,
+      dequantizeAddBucket(errors.codes + offset / 2, size, errors.errorMin[b], errors.errorMax[b], nullptr, a + offset,
                           scratch.codes.data());
     }
     for (uint32_t i = 0; i < count; ++i) {
@@ -145,10 +196,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
     Param::store(params, begin + i, x - s.lr * u);
   }
   if (s.hasAlpha) {
-    for (uint32_t offset = 0, b = 0; offset < count; offset += q, ++b) {
-      const uint32_t size = count - offset < q ? count - offset : q;
-      quantizeBucket(a + offset, size, codes + offset / 2, errorMin + b, errorMax + b, scratch.codes.data());
-    }
+    // e = (1 - alpha) * deq is finite: codes are 0..15 and ranges finite bf16.
+    quantizeBlock(a, errors, false, scratch.codes.data());
   }
 }
 

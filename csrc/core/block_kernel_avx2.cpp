@@ -3,6 +3,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("avx2,no-fma")
 #define MICROADAM_KERNEL_NAMESPACE kernel_avx2
+#define MICROADAM_KERNEL_AVX2 1
 #include "block_kernel.h"
 
 namespace microadam::kernel_avx2 {

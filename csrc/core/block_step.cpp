@@ -8,17 +8,24 @@ namespace microadam {
 
 void BlockScratch::reserve(uint32_t capacity) {
   if (values.size() >= capacity) return;
-  values.resize(capacity);
-  keys.resize(capacity);
-  moment1.assign(capacity, 0.0f);
-  moment2.assign(capacity, 0.0f);
-  direction.assign(capacity, 0.0f);
-  touched.assign(capacity, 0);
-  codes.resize(capacity + 1);
-  histogram.resize(kTopkHistogramSize);
-  candidates.resize(capacity);
-  selected.resize(capacity);
-  ranked.resize(capacity);
+  // Rounded up to whole vectors and mark words, so vector loops may run to the end of a word.
+  const uint32_t padded = (capacity + 63) / 64 * 64;
+  values.assign(padded, 0.0f);
+  keys.assign(padded, 0);
+  marks.assign(padded / 64, 0);
+  moment1.assign(padded, 0.0f);
+  moment2.assign(padded, 0.0f);
+  direction.assign(padded, 0.0f);
+  touched.assign(padded, 0);
+  named.assign(padded + 64, 0);  // accumulateWindowListed writes one past the last listed index
+  namedDirection.assign(padded, 0.0f);
+  bucketUnits.assign(padded / 2, 0.0f);
+  bucketLows.assign(padded / 2, 0.0f);
+  codes.assign(padded + 1, 0);
+  histogram.assign(kTopkHistogramSize, 0);
+  candidates.assign(padded, 0);
+  selected.assign(padded, 0);
+  ranked.assign(padded, 0);
 }
 
 namespace {

@@ -4,7 +4,9 @@
 // CUDA kernel.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "hyper_params.h"
@@ -13,21 +15,42 @@
 
 namespace microadam {
 
+// Storage for scratch arrays: 64-byte aligned, so that vector loads of a block never split a
+// cache line.
+template <class T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+};
+template <class T>
+using ScratchArray = std::vector<T, AlignedAllocator<T>>;
+
 // Per-thread working memory for blocks of up to `capacity` elements. moment1, moment2,
 // direction and touched are all zero between blocks: a block writes them only at the indices
 // its window names and clears those again, so no block pays for clearing B entries.
 struct BlockScratch {
-  std::vector<float> values;       // a, later the error e
-  std::vector<uint32_t> keys;      // Top-K keys of a
-  std::vector<float> moment1;      // M
-  std::vector<float> moment2;      // W
-  std::vector<float> direction;    // u at the named indices
-  std::vector<uint8_t> touched;    // 1 at the indices the window names
-  std::vector<uint8_t> codes;      // unpacked 4-bit codes of one bucket
-  std::vector<uint32_t> histogram; // Top-K bins
-  std::vector<uint16_t> candidates;
-  std::vector<uint16_t> selected;
-  std::vector<uint64_t> ranked;
+  ScratchArray<float> values;         // a, later the error e
+  ScratchArray<uint32_t> keys;        // Top-K keys of a (only when the hint misses)
+  ScratchArray<uint64_t> marks;       // Top-K candidate marks, one bit per element
+  ScratchArray<float> moment1;        // M
+  ScratchArray<float> moment2;        // W
+  ScratchArray<float> direction;      // u at the named indices (general path)
+  ScratchArray<uint8_t> touched;      // 1 at the indices the window names
+  ScratchArray<uint16_t> named;       // the indices the window names, each once
+  ScratchArray<float> namedDirection; // u of named[n] (sparse path)
+  ScratchArray<float> bucketUnits;    // u_b of the block's buckets
+  ScratchArray<float> bucketLows;     // lo_b as float
+  ScratchArray<uint8_t> codes;        // unpacked 4-bit codes of one bucket
+  ScratchArray<uint32_t> histogram;   // Top-K bins
+  ScratchArray<uint16_t> candidates;
+  ScratchArray<uint16_t> selected;
+  ScratchArray<uint64_t> ranked;
   void reserve(uint32_t capacity);
 };
 

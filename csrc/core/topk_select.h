@@ -1,10 +1,14 @@
 // Block-wise Top-K (docs/algorithm.md, step 2): the `keep` largest magnitude keys of a block,
 // ties to the smaller index, reported in ascending index order. CPU reference of the CUDA Top-K.
 //
-// One histogram pass over the top 11 bits of the keys (exponent and 3 mantissa bits) finds the
-// bin holding the keep-th largest key; everything in higher bins is selected, and only that
-// bin's members (a few dozen for real gradients) are ranked exactly. Every element is read
-// about once, with no sort of the block.
+// Candidates are marked in a bit set (bit i of word w: element 64w + i): every element whose key
+// reaches a threshold that at least `keep` keys reach, so the marks hold the whole top `keep`.
+// The threshold is the block's hint (a key from its previous step), checked by counting the
+// marks; when too few keys reach it, one histogram pass over the top 11 bits of the keys
+// (exponent and 3 mantissa bits) finds the bin holding the keep-th largest key instead. Only
+// the marked elements (about 2 keep with a good hint) are ranked exactly. The block kernel
+// marks the candidates in the same pass that computes a (block_kernel.h), so with a good hint
+// every element is read once.
 #pragma once
 
 #include <cstdint>
@@ -18,15 +22,20 @@ constexpr uint32_t kTopkBins = (kNanKey >> kTopkBinShift) + 1;
 constexpr uint32_t kTopkNearBins = 63;  // 8 octaves below the largest key, 8 bins per octave
 // Counters selectTopk needs: 4 near sub-histograms and one full histogram.
 constexpr uint32_t kTopkHistogramSize = 4 * (kTopkNearBins + 1) + kTopkBins;
+// Mark words for the largest block (B <= 65536).
+constexpr uint32_t kTopkMaxMarkWords = 65536 / 64;
 
 struct TopkScratch {
-  uint32_t* histogram;   // kTopkHistogramSize
-  uint16_t* candidates;  // block size
-  uint64_t* ranked;      // block size
+  uint32_t* histogram;      // kTopkHistogramSize
+  uint16_t* candidates;     // block size (not used since candidates are marks; kept for callers)
+  uint64_t* ranked;         // block size
+  uint64_t* marks = nullptr;  // (block size + 63) / 64 words; null: selectTopk uses its stack
 };
 
 // Rank of an element inside its bin: larger key first, then smaller index first.
 MA_HOST_DEVICE uint64_t topkRank(uint32_t key, uint32_t index) { return (uint64_t(key) << 32) | (0xFFFFFFFFu - index); }
+
+MA_HOST_DEVICE uint32_t markWords(uint32_t count) { return (count + 63) / 64; }
 
 // Moves the `nth` largest of values[0..count) to position nth (0-based), with every larger value
 // before it (Hoare quickselect). Written here rather than std::nth_element so each compiled
@@ -61,77 +70,151 @@ MA_HOST_DEVICE void selectNthLargest(uint64_t* values, uint32_t count, uint32_t 
   }
 }
 
-// Indices i (ascending) with keys[i] >= lowestKey, into `candidates`. Stops early and returns
-// limit + 1 when there are more than `limit`. Most chunks of 16 hold none, and the test for "any
-// in this chunk" vectorizes.
-MA_HOST_DEVICE uint32_t collectCandidates(const uint32_t* keys, uint32_t count, uint32_t lowestKey, uint32_t limit,
-                                          uint16_t* candidates) {
-  constexpr uint32_t kChunk = 16;
-  uint32_t found = 0, i = 0;
-  for (; i + kChunk <= count; i += kChunk) {
-    uint32_t any = 0;
-    for (uint32_t j = 0; j < kChunk; ++j) any |= uint32_t(keys[i + j] >= lowestKey);
-    if (!any) continue;
-    for (uint32_t j = 0; j < kChunk; ++j)
-      if (keys[i + j] >= lowestKey) candidates[found++] = uint16_t(i + j);
-    if (found > limit) return limit + 1;
+// Marks the elements with keys[i] >= lowestKey; returns how many.
+MA_HOST_DEVICE uint32_t markAtLeast(const uint32_t* keys, uint32_t count, uint32_t lowestKey, uint64_t* marks) {
+  uint32_t found = 0;
+  for (uint32_t w = 0; w < markWords(count); ++w) {
+    const uint32_t begin = 64 * w;
+    const uint32_t end = count - begin < 64 ? count : begin + 64;
+    uint64_t word = 0;
+    for (uint32_t i = begin; i < end; ++i) word |= uint64_t(keys[i] >= lowestKey) << (i - begin);
+    marks[w] = word;
+    found += uint32_t(__builtin_popcountll(word));
   }
-  for (; i < count; ++i)
-    if (keys[i] >= lowestKey) candidates[found++] = uint16_t(i);
-  return found > limit ? limit + 1 : found;
+  return found;
 }
 
-// The exact selection among candidates that include every element of the top `keep`: ranks
-// them (key, then smaller index), keeps those at or above the keep-th rank, in ascending index
-// order. Returns a hint for the next step: the key about 2 keep down the ranking (or the lowest
-// candidate), so that next time the elements at or above it are, most likely, at least `keep`
-// again: error feedback moves the top of a block from step to step.
-MA_HOST_DEVICE uint32_t selectAmongCandidates(const uint32_t* keys, const uint16_t* candidates, uint32_t candidateCount,
-                                              uint32_t keep, uint64_t* ranked, uint16_t* selected) {
-  for (uint32_t c = 0; c < candidateCount; ++c) ranked[c] = topkRank(keys[candidates[c]], candidates[c]);
-  selectNthLargest(ranked, candidateCount, keep - 1);
-  const uint64_t lowestTaken = ranked[keep - 1];
-  uint32_t hintKey = uint32_t(lowestTaken >> 32);
-  if (candidateCount > keep) {
-    const uint32_t below = candidateCount - keep;
-    const uint32_t hintRank = (keep < below ? keep : below - 1);
-    selectNthLargest(ranked + keep, below, hintRank);
-    hintKey = uint32_t(ranked[keep + hintRank] >> 32);
+// The hint a block keeps between steps (an engine cache, not state): a key, with its low 4
+// bits replaced by the rank it aimed at, in quarters of keep. The marks of the next step are
+// the keys that reach the key; how many there turn out to be, against how many were aimed at,
+// says how far the top of the block moved, and the next aim corrects for it: error feedback
+// lifts the keys that were not taken from step to step, so with a steady gradient the hint
+// from last step's ranking admits twice the elements it aimed at.
+constexpr uint32_t kTopkAimMin = 5, kTopkAimMax = 15, kTopkAimFirst = 8;
+
+MA_HOST_DEVICE uint32_t hintThreshold(uint32_t hint) { return hint & ~15u; }
+MA_HOST_DEVICE uint32_t hintAim(uint32_t hint) { return hint & 15u; }
+
+// The aim for the next hint: about 1.5 keep candidates expected next time. `marked` is how many
+// keys reached the threshold of a hint that aimed at `aim` (0: there was no hint).
+MA_HOST_DEVICE uint32_t nextTopkAim(uint32_t aim, uint32_t marked, uint32_t keep) {
+  if (aim == 0) return kTopkAimFirst;
+  if (marked < keep) return aim + 4 < kTopkAimMax ? aim + 4 : kTopkAimMax;
+  const uint64_t next = (3 * uint64_t(aim) * keep + marked) / (2 * uint64_t(marked));
+  return next < kTopkAimMin ? kTopkAimMin : next > kTopkAimMax ? kTopkAimMax : uint32_t(next);
+}
+
+constexpr uint32_t kTopkRankBinBits = 6;  // 64 bins over the candidates' keys
+constexpr uint32_t kTopkSmallBoundary = 32;
+
+// The exact selection among marked candidates that include every element of the top `keep`
+// (so at least `keep` are marked, and every mark has a key >= `threshold`; `maxKey` is the
+// largest key of the block): writes the top `keep` (key, then smaller index) in ascending index
+// order to `selected`. keyOf(i) gives the key of element i. Returns the next hint, at about
+// rank aim * keep / 4 of this step's keys.
+//
+// No sort and few unpredictable branches: a histogram of the candidates' keys (64 bins between
+// threshold and maxKey) finds the bin holding the keep-th key; everything above it is taken;
+// inside it the candidates are ranked exactly (a finer histogram first if many share it). The
+// last pass takes every candidate whose rank reaches the cut, in index order.
+template <class KeyOf>
+MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_t count, uint32_t keep,
+                                     uint32_t threshold, uint32_t maxKey, uint32_t aim, uint64_t* ranked,
+                                     uint32_t* bins, uint16_t* selected) {
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < markWords(count); ++w)
+    for (uint64_t bits = marks[w]; bits != 0; bits &= bits - 1) {
+      const uint32_t i = 64 * w + uint32_t(__builtin_ctzll(bits));
+      ranked[n++] = topkRank(keyOf(i), i);
+    }
+  // Bins of width 2^shift from `low`: the keep-th key is in bin `bin`, `above` keys above it.
+  const uint32_t low = threshold;
+  auto shiftFor = [](uint32_t range) {
+    const uint32_t bits = range == 0 ? 0 : 32 - uint32_t(__builtin_clz(range));
+    return bits > kTopkRankBinBits ? bits - kTopkRankBinBits : 0;
+  };
+  uint32_t shift = shiftFor(maxKey - low);
+  for (uint32_t b = 0; b < (1u << kTopkRankBinBits); ++b) bins[b] = 0;
+  for (uint32_t c = 0; c < n; ++c) ++bins[(uint32_t(ranked[c] >> 32) - low) >> shift];
+  uint32_t bin = (maxKey - low) >> shift, above = 0;
+  while (above + bins[bin] < keep) above += bins[bin--];
+  // The hint: where aim * keep / 4 keys are reached, interpolated inside its bin, or
+  // extrapolated below the lowest candidate when there are fewer.
+  const uint32_t target = (aim * keep + 3) / 4;
+  uint32_t reached = above + bins[bin], hintBin = bin;
+  while (reached < target && hintBin > 0) reached += bins[--hintBin];
+  uint32_t hintKey;
+  if (reached >= target) {
+    const uint64_t spare = reached - target;  // keys of the bin below the target rank
+    hintKey = low + (hintBin << shift) + uint32_t((spare << shift) / bins[hintBin]);
+  } else {
+    const uint64_t spread = uint64_t(maxKey - low) * (target - n) / n;
+    const uint64_t down = spread < (1u << 23) ? spread : (1u << 23);
+    hintKey = low > down ? uint32_t(low - down) : 0;
+  }
+  hintKey = hintThreshold(hintKey) == 0 ? 16 : hintThreshold(hintKey);
+
+  // The cut: the smallest rank taken. Keys in bins above `bin` are all taken; in bin `bin`,
+  // `need` of its `inBin` candidates.
+  uint32_t binLow = low + (bin << shift);
+  uint32_t need = keep - above, inBin = bins[bin];
+  uint64_t cut = uint64_t(binLow) << 32;
+  while (need < inBin) {
+    const uint32_t binHigh = shift >= 32 ? 0xFFFFFFFFu : binLow + ((1u << shift) - 1);
+    if (inBin <= kTopkSmallBoundary) {
+      uint64_t boundary[kTopkSmallBoundary + 1];
+      uint32_t m = 0;
+      for (uint32_t c = 0; c < n; ++c) {
+        const uint32_t key = uint32_t(ranked[c] >> 32);
+        boundary[m] = ranked[c];
+        m += uint32_t(key >= binLow) & uint32_t(key <= binHigh);
+      }
+      selectNthLargest(boundary, m, need - 1);
+      cut = boundary[need - 1];
+      break;
+    }
+    if (shift == 0) {
+      // All of the bin's keys are equal: the smaller indices (earlier in `ranked`) win.
+      uint32_t seen = 0;
+      for (uint32_t c = 0; c < n && seen < need; ++c)
+        if (uint32_t(ranked[c] >> 32) == binLow && ++seen == need) cut = ranked[c];
+      break;
+    }
+    // Many keys share the bin: count them again in 64 finer bins.
+    const uint32_t finer = shift > kTopkRankBinBits ? shift - kTopkRankBinBits : 0;
+    for (uint32_t b = 0; b < (1u << kTopkRankBinBits); ++b) bins[b] = 0;
+    for (uint32_t c = 0; c < n; ++c) {
+      const uint32_t key = uint32_t(ranked[c] >> 32);
+      const uint32_t inside = uint32_t(key >= binLow) & uint32_t(key <= binHigh);
+      bins[((key - binLow) >> finer) & ((1u << kTopkRankBinBits) - 1) & (0u - inside)] += inside;
+    }
+    shift = finer;
+    uint32_t sub = (binHigh - binLow) >> shift;
+    above = 0;
+    while (above + bins[sub] < need) above += bins[sub--];
+    binLow = binLow + (sub << shift);
+    need -= above;
+    inBin = bins[sub];
+    cut = uint64_t(binLow) << 32;
   }
   uint32_t written = 0;
-  for (uint32_t c = 0; c < candidateCount; ++c) {
-    const uint32_t i = candidates[c];
-    if (topkRank(keys[i], i) >= lowestTaken) selected[written++] = uint16_t(i);
+  for (uint32_t c = 0; c < n; ++c) {
+    selected[written] = uint16_t(0xFFFFFFFFu - uint32_t(ranked[c]));
+    written += uint32_t(ranked[c] >= cut);
   }
-  return hintKey;
+  return hintKey | aim;
 }
 
-// Writes the indices of the selected elements, ascending, to `selected`; returns how many
-// (= keep). `maxKey` is the largest key of the block. `hint` (in/out, 0 = none) is a key below
-// the keep-th largest on the block's previous step: when at least `keep` and not too many keys
-// reach it, those are the only candidates and no histogram is needed. The result is exact
-// either way; the hint only saves work.
-MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_t keep, uint32_t maxKey,
-                                   const TopkScratch& s, uint16_t* selected, uint32_t* hint) {
-  if (keep >= count) {
-    for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
-    return count;
-  }
-  if (*hint != 0 && *hint <= maxKey) {
-    const uint32_t limit = 8 * keep + 64;
-    const uint32_t found = collectCandidates(keys, count, *hint, limit, s.candidates);
-    if (found >= keep && found <= limit) {
-      *hint = selectAmongCandidates(keys, s.candidates, found, keep, s.ranked, selected);
-      return keep;
-    }
-  }
-  // Histogram of the bins near the top only: the keep-th largest key of a real gradient block
-  // lies within a few octaves of the largest, so keys further down are counted in one floor
-  // bin. Four interleaved sub-histograms keep runs of keys in the same bin from serializing on
-  // one counter. If the floor bin turns out to hold the keep-th key, count again in full.
+// The lowest key of the histogram bin holding the keep-th largest key: at least `keep` keys
+// reach it. Only bins near the top are counted: the keep-th largest key of a real gradient
+// block lies within a few octaves of the largest, so keys further down are counted in one floor
+// bin. Four interleaved sub-histograms keep runs of keys in the same bin from serializing on one
+// counter. If the floor bin turns out to hold the keep-th key, counts again in full.
+MA_HOST_DEVICE uint32_t topkThresholdByHistogram(const uint32_t* keys, uint32_t count, uint32_t keep, uint32_t maxKey,
+                                                 uint32_t* histogram) {
   const uint32_t topBin = maxKey >> kTopkBinShift;
   const uint32_t floorBin = topBin > kTopkNearBins ? topBin - kTopkNearBins : 0;
-  uint32_t* sub = s.histogram;  // 4 x (kTopkNearBins + 1) counters, indexed by bin - floorBin
+  uint32_t* sub = histogram;  // 4 x (kTopkNearBins + 1) counters, indexed by bin - floorBin
   constexpr uint32_t kStride = kTopkNearBins + 1;
   for (uint32_t b = 0; b < 4 * kStride; ++b) sub[b] = 0;
   uint32_t h = 0;
@@ -152,7 +235,7 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
   while (bin > floorBin && above + binCount(bin) < keep) above += binCount(bin--);
   if (bin == floorBin && floorBin > 0) {
     // The keep-th key is far below the largest: full histogram from the floor bin down.
-    uint32_t* full = s.histogram + 4 * kStride;
+    uint32_t* full = histogram + 4 * kStride;
     for (uint32_t b = 0; b <= floorBin; ++b) full[b] = 0;
     for (uint32_t j = 0; j < count; ++j) {
       const uint32_t keyBin = keys[j] >> kTopkBinShift;
@@ -160,8 +243,34 @@ MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_
     }
     while (above + full[bin] < keep) above += full[bin--];
   }
-  const uint32_t found = collectCandidates(keys, count, bin << kTopkBinShift, count, s.candidates);
-  *hint = selectAmongCandidates(keys, s.candidates, found, keep, s.ranked, selected);
+  return bin << kTopkBinShift;
+}
+
+// Writes the indices of the selected elements, ascending, to `selected`; returns how many
+// (= keep). `maxKey` is the largest key of the block. `hint` (in/out, 0 = none) is the block's
+// hint from its previous step: when at least `keep` keys reach it, those are the only
+// candidates and no histogram of the block is needed. The result is exact either way; the hint
+// only saves work.
+MA_HOST_DEVICE uint32_t selectTopk(const uint32_t* keys, uint32_t count, uint32_t keep, uint32_t maxKey,
+                                   const TopkScratch& s, uint16_t* selected, uint32_t* hint) {
+  if (keep >= count) {
+    for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
+    return count;
+  }
+  uint64_t stackMarks[kTopkMaxMarkWords];
+  uint64_t* marks = s.marks ? s.marks : stackMarks;
+  auto keyOf = [keys](uint32_t i) { return keys[i]; };
+  const uint32_t threshold = hintThreshold(*hint);
+  uint32_t found = 0;
+  if (threshold != 0 && threshold <= maxKey) found = markAtLeast(keys, count, threshold, marks);
+  const uint32_t aim = nextTopkAim(threshold != 0 ? hintAim(*hint) : 0, found, keep);
+  if (found >= keep) {
+    *hint = selectMarked(keyOf, marks, count, keep, threshold, maxKey, aim, s.ranked, s.histogram, selected);
+    return keep;
+  }
+  const uint32_t lowestKey = topkThresholdByHistogram(keys, count, keep, maxKey, s.histogram);
+  markAtLeast(keys, count, lowestKey, marks);
+  *hint = selectMarked(keyOf, marks, count, keep, lowestKey, maxKey, aim, s.ranked, s.histogram, selected);
   return keep;
 }
 

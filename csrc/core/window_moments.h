@@ -39,6 +39,33 @@ MA_HOST_DEVICE void accumulateWindow(const WindowBlock& block, uint64_t step, ui
   }
 }
 
+// accumulateWindow that also lists each named index once, in the order first named, in `named`
+// (room for one more than the distinct indices); returns how many. Branch-free: each slot
+// writes its index at the end of the list, which grows only where the index was not yet marked.
+MA_HOST_DEVICE uint32_t accumulateWindowListed(const WindowBlock& block, uint64_t step, uint32_t window,
+                                               const float* beta1Powers, const float* beta2Powers, float* moment1,
+                                               float* moment2, uint8_t* touched, uint16_t* named) {
+  const uint64_t rows = step < window ? step : window;
+  uint32_t listed = 0;
+  uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
+  for (uint64_t s = 0; s < rows; ++s, age = age == 0 ? window - 1 : age - 1) {
+    const float p1 = beta1Powers[age];
+    const float p2 = beta2Powers[age];
+    const uint16_t* indices = block.indices + s * block.rowStride;
+    const uint16_t* values = block.values + s * block.rowStride;
+    for (uint32_t slot = 0; slot < block.keep; ++slot) {
+      const float v = bf16ToFloat(values[slot]);
+      const uint16_t idx = indices[slot];
+      moment1[idx] = moment1[idx] + p1 * v;
+      moment2[idx] = moment2[idx] + p2 * (v * v);
+      named[listed] = idx;
+      listed += 1u - touched[idx];
+      touched[idx] = 1;
+    }
+  }
+  return listed;
+}
+
 // u = (c1*M) / (sqrt(c2*W) + eps): the Adam direction of one element.
 MA_HOST_DEVICE float adamDirection(float moment1, float moment2, float c1, float c2, float eps) {
   return (c1 * moment1) / (std::sqrt(c2 * moment2) + eps);
