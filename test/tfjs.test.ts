@@ -353,6 +353,13 @@ describe("saving and resuming", () => {
     await expect(other.setWeights(saved)).rejects.toThrow(
       new RangeError(`Expected 5 (this optimizer's window) for weightValues[1] ('${v.name}/microadam') window but received 10 of type number`),
     );
+    await expect(opt.setWeights([saved[0], null as never])).rejects.toThrow(new TypeError("Expected an object for weightValues[1] but received null"));
+    await expect(opt.setWeights([{ name: "iter", tensor: 3 as never }])).rejects.toThrow(
+      new TypeError("Expected a tf.Tensor for weightValues[0].tensor but received 3 of type number"),
+    );
+    await expect(opt.setWeights([saved[0], { ...saved[1], name: 7 as never }])).rejects.toThrow(
+      new TypeError("Expected a string for weightValues[1].name but received 7 of type number"),
+    );
     const corrupt = [saved[0], { name: saved[1].name, tensor: tf.tensor1d([1, 1, 0], "int32") }];
     await expect(opt.setWeights(corrupt)).rejects.toThrow(RangeError);
     expect(opt.iterations).toBe(1);

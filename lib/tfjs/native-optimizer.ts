@@ -14,7 +14,7 @@ import { runStep, type NativeStepCall, type NativeStepFunctions } from "../nativ
 import { createMicroAdamState, type MicroAdamState } from "../state";
 import { microAdamNative } from "../step";
 import type { NonFinitePolicy } from "../types";
-import { rangeError, requireOneOf, typeError } from "../validate";
+import { rangeError, requireObject, requireOneOf, typeError } from "../validate";
 import {
   checkWeightDecay,
   optionsToConfig,
@@ -260,6 +260,11 @@ export abstract class NativeOptimizer extends tf.Optimizer {
     this.checkNotDisposed();
     if (!Array.isArray(weightValues) || weightValues.length === 0)
       throw typeError("weightValues", "an array starting with the 'iter' weight (from getWeights)", weightValues);
+    weightValues.forEach((w, i) => {
+      const weight = requireObject(w, `weightValues[${i}]`);
+      if (typeof weight.name !== "string") throw typeError(`weightValues[${i}].name`, "a string", weight.name);
+      if (!(weight.tensor instanceof tf.Tensor)) throw typeError(`weightValues[${i}].tensor`, "a tf.Tensor", weight.tensor);
+    });
     const iterations = (await weightValues[0].tensor.data())[0];
     if (!Number.isInteger(iterations) || iterations < 0)
       throw rangeError("weightValues[0] (iterations)", "an integer ≥ 0", iterations);
