@@ -1,4 +1,5 @@
-// Module entry: registers the NativeState class and the step functions.
+// Module entry: registers the native classes (NativeState, NativeAdamWState, NativeDeviceArray)
+// and the step functions.
 #include <napi.h>
 
 #include <thread>
@@ -9,6 +10,8 @@
 #include "../core/thread_pool.h"
 #include "adamw_state_wrap.h"
 #include "addon_data.h"
+#include "cuda_backend.h"
+#include "device_array_wrap.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "state_wrap.h"
@@ -100,6 +103,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("copyBandwidthProbe", Napi::Function::New(env, CopyBandwidthProbe, "copyBandwidthProbe"));
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
+  exports.Set("NativeDeviceArray", DeviceArrayWrap::DefineClass(env));
+  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   return exports;
 }
 

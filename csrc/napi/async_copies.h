@@ -44,8 +44,8 @@ void* currentMemory(Napi::Env env, const Napi::Value& typedArray, uint64_t numel
 
 // The bytes of a state's buffers and its step counter, taken before an async step runs, to put
 // back if the step is undone. Every region must stay allocated while the backup is used (the
-// step's shared_ptr keeps the state alive). Host memory only: a state in device memory needs a
-// device copy instead.
+// step's shared_ptr keeps the state alive). Regions are host memory; a state in device memory
+// uses hostSnapshot() instead.
 class StateBackup {
  public:
   // Starts a new backup, reusing the memory of the previous one.
@@ -53,6 +53,9 @@ class StateBackup {
   void add(void* region, uint64_t bytes);
   // Copies every region back; returns the step counter to restore.
   uint64_t copyBack() const;
+  // A state whose buffers are not host memory (a CUDA state) is backed up into these host bytes
+  // by its traits (its snapshot) instead of through add(); begin() still records the step.
+  std::vector<uint8_t>& hostSnapshot() { return hostSnapshot_; }
 
  private:
   struct Region {
@@ -64,6 +67,7 @@ class StateBackup {
   std::vector<Region> regions_;
   size_t used_ = 0;
   uint64_t step_ = 0;
+  std::vector<uint8_t> hostSnapshot_;
 };
 
 // The memory one state's async steps copy into, owned by its JS object (a shared_ptr: a step in

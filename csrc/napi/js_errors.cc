@@ -4,6 +4,7 @@
 
 #include "../core/errors.h"
 #include "async_copies.h"
+#include "cuda_backend.h"
 
 namespace microadam::napi {
 
@@ -21,6 +22,10 @@ FailureInfo classifyCurrentException() {
     return {Kind::TypeError, e.what(), "ERR_MICROADAM_DETACHED"};
   } catch (const microadam::NonFiniteGradientError& e) {
     return {Kind::Error, e.what(), "ERR_MICROADAM_NON_FINITE"};
+  } catch (const microadam::DeviceError& e) {  // a CUDA runtime call failed: its name and string
+    return {Kind::Error, e.what(), "ERR_MICROADAM_CUDA"};
+  } catch (const DeviceUnavailableError& e) {
+    return {Kind::Error, e.what(), "ERR_MICROADAM_DEVICE"};
   } catch (const std::bad_alloc&) {
     return {Kind::Error, "microadam-native: out of memory", "ERR_MICROADAM_OUT_OF_MEMORY"};
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 
 #include "../core/errors.h"
 #include "addon_data.h"
+#include "cuda_backend.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
@@ -46,7 +47,7 @@ Napi::Function StateWrap::DefineClass(Napi::Env env) {
 StateWrap::StateWrap(const Napi::CallbackInfo& info) : ObjectWrap<StateWrap>(info) {
   callGuarded(info, [&]() -> Napi::Value {
     Napi::Object options = requireObject(info[0], "options");
-    state_ = std::make_shared<HostState>(readConfig(options));
+    state_ = createOptimizerState(readConfig(options), options);  // options.device, options.deviceIndex
     info.This().As<Napi::Object>().TypeTag(&kNativeStateTag);
     return info.Env().Undefined();
   });
@@ -121,6 +122,7 @@ Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
     requireReceiver(info, kNativeStateTag, "NativeState");
     std::shared_ptr<OptimizerState> s = state();
     if (s->busy()) throw StateError("cannot snapshot a state while a step on it is in flight");
+    finishDeviceWork(*s);
     const StateLayout& l = s->layout();
     const size_t windowSize = size_t(l.config().window) * l.rowLength();
     Napi::Env env = info.Env();
@@ -165,6 +167,7 @@ Napi::Value StateWrap::Restore(const Napi::CallbackInfo& info) {
     v.windowValuesLength = values.ElementLength();
     if (!s->tryAcquire()) throw StateError("cannot restore a state while a step on it is in flight");
     try {
+      finishDeviceWork(*s);
       s->restore(v);
     } catch (...) {
       s->release();

@@ -1,5 +1,5 @@
 // The machinery both optimizers' step calls share: parse (states, params, grads, dtypes, hyper,
-// policy) into a batch, hold the states busy, run the engine on the JS thread or in an
+// policy, stream?) into a batch, hold the states busy, run the engine on the JS thread or in an
 // AsyncWorker, and report { skipped, steps }. An optimizer plugs in with a Traits type:
 //   using State; using Entry = BatchEntry<EngineState>;
 //   static const char* stateClassName;
@@ -7,14 +7,17 @@
 //   static std::shared_ptr<State> unwrap(const Napi::Object&, const Napi::Value& ctorCheckFailed);
 //   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object&);
 //   static Napi::Function constructor(AddonData*);
-//   static EngineState* engineState(State*);
-//   static StepReport run(const std::vector<Entry>&, NonFinitePolicy);
+//   static constexpr Device kDevice;  (where its states live: CPU states take host tensors only)
+//   static EngineState* engineState(State*, const std::string& index);
+//   static StepReport run(const std::vector<Entry>&, NonFinitePolicy, uint64_t stream);
 //   static void backup(const Entry&, StateBackup&);  (async_copies.h: the state's bytes and step)
+//   static void undo(State&, StateBackup&);  (puts back what backup took)
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,8 @@
 #include "../core/errors.h"
 #include "addon_data.h"
 #include "async_copies.h"
+#include "cuda_backend.h"
+#include "device_tensor.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
@@ -31,8 +36,6 @@ namespace microadam::napi {
 
 constexpr uint32_t kHyperFields = 6;  // lr, beta1, beta2, eps, weightDecay, alpha
 
-TensorView readTensor(const Napi::Value& value, Dtype dtype, const std::string& name);
-
 // Everything one call needs, parsed and checked on the JS thread. For an async step the entries
 // point at native copies of params and grads (async_copies.h), never at JS memory.
 template <typename Traits>
@@ -40,6 +43,9 @@ struct StepBatch {
   std::vector<std::shared_ptr<typename Traits::State>> states;
   std::vector<typename Traits::Entry> steps;
   NonFinitePolicy policy = NonFinitePolicy::Skip;
+  uint64_t stream = 0;  // a cudaStream_t for CUDA states, 0 for the engine's own
+  // DeviceArray memory the entries point at, held until the step is done (free() may come first).
+  std::vector<std::shared_ptr<void>> deviceMemory;
   // Async only: each state's copy memory, and the JS params arrays the result goes back to.
   std::vector<std::shared_ptr<AsyncBuffers>> buffers;
   std::vector<Napi::Reference<Napi::Value>> paramArrays;
@@ -58,6 +64,23 @@ struct StepBatch {
   }
 };
 
+// CPU states take host tensors only; a CUDA state takes both, and a DeviceArray only from its own
+// device (a record's address cannot be checked: the caller's promise).
+template <typename Traits>
+void checkPlacement(const typename Traits::Entry& step, const TensorArg& arg, const std::string& name,
+                    const std::string& index) {
+  if constexpr (Traits::kDevice == Device::Cpu) {
+    if (arg.view.onDevice)
+      throw TypeError("Expected a host tensor (a typed array) for " + name + " (states" + index +
+                      " lives on the CPU) but received a CUDA device tensor");
+  } else {
+    const int device = step.state->deviceIndex();
+    if (arg.deviceIndex >= 0 && arg.deviceIndex != device)
+      throw RangeError("Expected a DeviceArray on CUDA device " + std::to_string(device) + " (where states" + index +
+                       " lives) for " + name + " but received one on device " + std::to_string(arg.deviceIndex));
+  }
+}
+
 template <typename Traits>
 StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
   // Phase 1 reads the array elements, which may run JavaScript: an accessor element can detach,
@@ -67,12 +90,19 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
   Napi::Array grads = requireArray(info[2], "grads");
   const uint32_t count = states.Length();
   std::vector<Napi::Value> stateValues, paramValues, gradValues;
+  std::vector<std::optional<DeviceTensorRecord>> paramRecords, gradRecords;
   if (params.Length() == count && grads.Length() == count)
     for (uint32_t i = 0; i < count; ++i) {
       stateValues.push_back(states.Get(i));
       paramValues.push_back(params.Get(i));
       gradValues.push_back(grads.Get(i));
     }
+  // Device tensor records ({ ptr, numel, dtype, device }) are read here too: their getters are
+  // JavaScript.
+  for (size_t i = 0; i < paramValues.size(); ++i) {
+    paramRecords.push_back(readDeviceTensorRecord(paramValues[i], "params[" + std::to_string(i) + "]"));
+    gradRecords.push_back(readDeviceTensorRecord(gradValues[i], "grads[" + std::to_string(i) + "]"));
+  }
 
   // Phase 2 runs no JavaScript (type tags and typed-array facts only), so the pointers taken
   // here stay valid through a synchronous step. An async step copies what they point at before
@@ -93,6 +123,10 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
 
   StepBatch<Traits> batch;
   batch.policy = NonFinitePolicy(policy);
+  batch.stream = readStream(info[6], "stream");
+  if (Traits::kDevice == Device::Cpu && !info[6].IsUndefined())
+    throw TypeError("Expected no stream for stream (a stream is for CUDA states; these live on the CPU) but received " +
+                    describeValue(info[6]));
   for (uint32_t i = 0; i < count; ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
     const Napi::Value& stateValue = stateValues[i];
@@ -104,8 +138,14 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
       if (dtypeCodes[2 * i + k] > 2) throw RangeError("dtypes" + index + " is not a known dtype code");
     typename Traits::Entry step;
     step.state = Traits::engineState(state.get(), index);
-    step.params = readTensor(paramValues[i], Dtype(dtypeCodes[2 * i]), "params" + index);
-    step.grads = readTensor(gradValues[i], Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
+    const TensorArg paramsArg = readTensor(paramValues[i], paramRecords[i], Dtype(dtypeCodes[2 * i]), "params" + index);
+    const TensorArg gradsArg = readTensor(gradValues[i], gradRecords[i], Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
+    checkPlacement<Traits>(step, paramsArg, "params" + index, index);
+    checkPlacement<Traits>(step, gradsArg, "grads" + index, index);
+    step.params = paramsArg.view;
+    step.grads = gradsArg.view;
+    for (const TensorArg* arg : {&paramsArg, &gradsArg})
+      if (arg->memory) batch.deviceMemory.push_back(arg->memory);
     const double* h = hyperValues + kHyperFields * i;
     step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
     batch.steps.push_back(step);
@@ -152,8 +192,12 @@ class StepWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      for (size_t i = 0; i < batch_.steps.size(); ++i) Traits::backup(batch_.steps[i], batch_.buffers[i]->backup());
-      report_ = Traits::run(batch_.steps, batch_.policy);
+      // Only host params can be taken away before OnOK (device memory is not JavaScript's), so a
+      // step on device params alone is never undone and needs no backup.
+      for (const typename Traits::Entry& step : batch_.steps) undoable_ = undoable_ || !step.params.onDevice;
+      if (undoable_)
+        for (size_t i = 0; i < batch_.steps.size(); ++i) Traits::backup(batch_.steps[i], batch_.buffers[i]->backup());
+      report_ = Traits::run(batch_.steps, batch_.policy, batch_.stream);
     } catch (...) {
       failure_ = classifyCurrentException();
       failed_ = true;
@@ -208,7 +252,15 @@ class StepWorker : public Napi::AsyncWorker {
 
  private:
   void undo() {
-    for (size_t i = 0; i < batch_.states.size(); ++i) batch_.states[i]->setStep(batch_.buffers[i]->backup().copyBack());
+    if (!undoable_) return;
+    for (size_t i = 0; i < batch_.states.size(); ++i) {
+      try {
+        Traits::undo(*batch_.states[i], batch_.buffers[i]->backup());
+      } catch (...) {  // a CUDA state put back from host memory: the copy itself can fail
+        failure_.message += "; but states[" + std::to_string(i) + "] could not be put back: " +
+                            classifyCurrentException().message;
+      }
+    }
   }
 
   StepBatch<Traits> batch_;
@@ -216,6 +268,7 @@ class StepWorker : public Napi::AsyncWorker {
   StepReport report_;
   FailureInfo failure_;
   bool failed_ = false;
+  bool undoable_ = false;
 };
 
 template <typename Traits>
@@ -225,7 +278,7 @@ Napi::Value stepSync(const Napi::CallbackInfo& info) {
     batch.acquire();
     StepReport report;
     try {
-      report = Traits::run(batch.steps, batch.policy);
+      report = Traits::run(batch.steps, batch.policy, batch.stream);
     } catch (...) {
       batch.release();
       throw;

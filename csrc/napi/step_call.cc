@@ -6,33 +6,32 @@
 #include "step_batch.h"
 #include "type_tags.h"
 
-namespace microadam::napi {
+#if MICROADAM_WITH_CUDA
+#include "cuda_step_traits.h"
+#endif
 
-TensorView readTensor(const Napi::Value& value, Dtype dtype, const std::string& name) {
-  const napi_typedarray_type want = dtype == Dtype::F32 ? napi_float32_array : napi_uint16_array;
-  Napi::TypedArray t = requireTypedArray(value, want, name);
-  TensorView view;
-  view.data = static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-  view.numel = t.ElementLength();
-  view.dtype = dtype;
-  return view;
-}
+namespace microadam::napi {
 
 namespace {
 
 struct MicroAdamTraits {
   using State = OptimizerState;
   using Entry = TensorStep;
+  static constexpr Device kDevice = Device::Cpu;
   static constexpr const char* stateClassName = "NativeState";
   static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
   static Napi::Function constructor(AddonData* data) { return data->stateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) { return StateWrap::Unwrap(o)->asyncBuffers(); }
   static HostState* engineState(State* state, const std::string& index) {
-    if (state->device() != Device::Cpu) throw TypeError("states" + index + " lives on a device this build cannot step");
+    if (state->device() != Device::Cpu)
+      throw TypeError("Expected a CPU state for states" + index +
+                      " (states[0] lives on the CPU; one call steps states of one device) but received a CUDA state");
     return static_cast<HostState*>(state);
   }
-  static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy) { return cpuStep(steps, policy); }
+  static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy, uint64_t) {
+    return cpuStep(steps, policy);
+  }
   // The five buffers of docs/algorithm.md, "State" (the Top-K hint is a cache, not state).
   static void backup(const Entry& step, StateBackup& b) {
     HostState& s = *step.state;
@@ -45,11 +44,13 @@ struct MicroAdamTraits {
     b.add(s.windowIndices(), windowBytes);
     b.add(s.windowValues(), windowBytes);
   }
+  static void undo(State& state, StateBackup& b) { state.setStep(b.copyBack()); }
 };
 
 struct AdamWTraits {
   using State = AdamWState;
   using Entry = AdamWTensorStep;
+  static constexpr Device kDevice = Device::Cpu;
   static constexpr const char* stateClassName = "NativeAdamWState";
   static constexpr const napi_type_tag* typeTag = &kNativeAdamWStateTag;
   static Napi::Function constructor(AddonData* data) { return data->adamWStateConstructor.Value(); }
@@ -58,19 +59,33 @@ struct AdamWTraits {
     return AdamWStateWrap::Unwrap(o)->asyncBuffers();
   }
   static AdamWState* engineState(State* state, const std::string&) { return state; }
-  static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy) { return adamWCpuStep(steps, policy); }
+  static StepReport run(const std::vector<Entry>& steps, NonFinitePolicy policy, uint64_t) {
+    return adamWCpuStep(steps, policy);
+  }
   static void backup(const Entry& step, StateBackup& b) {
     AdamWState& s = *step.state;
     b.begin(s.step());
     b.add(s.expAvg(), 4 * s.numel());
     b.add(s.expAvgSq(), 4 * s.numel());
   }
+  static void undo(State& state, StateBackup& b) { state.setStep(b.copyBack()); }
 };
 
 }  // namespace
 
-Napi::Value StepSync(const Napi::CallbackInfo& info) { return stepSync<MicroAdamTraits>(info); }
-Napi::Value StepAsync(const Napi::CallbackInfo& info) { return stepAsync<MicroAdamTraits>(info); }
+// MicroAdam calls go to the engine of states[0]'s device; the traits refuse any other state.
+Napi::Value StepSync(const Napi::CallbackInfo& info) {
+#if MICROADAM_WITH_CUDA
+  if (firstStateOnCuda(info)) return stepSync<CudaMicroAdamTraits>(info);
+#endif
+  return stepSync<MicroAdamTraits>(info);
+}
+Napi::Value StepAsync(const Napi::CallbackInfo& info) {
+#if MICROADAM_WITH_CUDA
+  if (firstStateOnCuda(info)) return stepAsync<CudaMicroAdamTraits>(info);
+#endif
+  return stepAsync<MicroAdamTraits>(info);
+}
 Napi::Value AdamWStepSync(const Napi::CallbackInfo& info) { return stepSync<AdamWTraits>(info); }
 Napi::Value AdamWStepAsync(const Napi::CallbackInfo& info) { return stepAsync<AdamWTraits>(info); }
 

@@ -15,6 +15,7 @@ namespace microadam::napi {
 
 inline constexpr napi_type_tag kNativeStateTag = {0x6d6963726f616461ULL, 0x6d2e4e6174697665ULL};
 inline constexpr napi_type_tag kNativeAdamWStateTag = {0x6d6963726f616461ULL, 0x6d2e4164616d5721ULL};
+inline constexpr napi_type_tag kNativeDeviceArrayTag = {0x6d6963726f616461ULL, 0x6d2e446576417272ULL};
 
 inline bool hasTypeTag(const Napi::Value& value, const napi_type_tag& tag) {
   return value.IsObject() && value.As<Napi::Object>().CheckTypeTag(&tag);

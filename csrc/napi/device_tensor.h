@@ -1,0 +1,47 @@
+// The params and grads arguments of a step: host memory (a Float32Array or Uint16Array) or
+// CUDA device memory, given as a NativeDeviceArray or as a record { ptr: bigint, numel, dtype,
+// device: 'cuda' } for memory another framework owns. Which states may take which is decided by
+// the step's traits (step_batch.h); this file only reads and checks the values.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "../core/tensor.h"
+
+namespace microadam::napi {
+
+// The fields of a { ptr, numel, dtype, device } record, read and checked.
+struct DeviceTensorRecord {
+  uint64_t address = 0;
+  uint64_t numel = 0;
+  Dtype dtype = Dtype::F32;
+};
+
+// Reads a device tensor record's fields if `value` is one (an object with a `ptr` or `device`
+// property that is neither a typed array nor a NativeDeviceArray), else nullopt. Reading may run
+// JavaScript (getters), so a step calls it before it takes any pointer into JS memory. `ptr` is
+// read from a BigInt losslessly; it cannot be checked further (docs/reliability.md, "What the
+// caller promises").
+std::optional<DeviceTensorRecord> readDeviceTensorRecord(const Napi::Value& value, const std::string& name);
+
+// One tensor of a step, ready for the engine.
+struct TensorArg {
+  TensorView view;
+  // A NativeDeviceArray's memory, held by the step so that free() or collection meanwhile cannot
+  // release it; empty for host memory and device tensor records.
+  std::shared_ptr<void> memory;
+  // The CUDA device of a NativeDeviceArray; -1 where it is not known (a record's address).
+  int deviceIndex = -1;
+};
+
+// The tensor `value` with dtype `dtype` (from the dtypes argument): `record` if it was one, a
+// NativeDeviceArray, or a typed array of the dtype's type. Runs no JavaScript.
+TensorArg readTensor(const Napi::Value& value, const std::optional<DeviceTensorRecord>& record, Dtype dtype,
+                     const std::string& name);
+
+}  // namespace microadam::napi
