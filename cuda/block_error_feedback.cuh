@@ -72,25 +72,39 @@ MA_DEVICE void quantizeBlock(const float* values, uint32_t count, uint32_t quant
     rangeKeys[2 * b + 1] = 0;
   }
   __syncthreads();
-  // Range in the order of orderedBits (-0 below +0), NaN ignored. Aligned groups of lanes hold
-  // consecutive elements of one bucket (the group size divides Q), so each group reduces in
-  // registers and one lane per group updates the bucket.
-  const uint32_t lowestBit = quantBlockSize & (0u - quantBlockSize);
-  const uint32_t groupLanes = lowestBit < kWarpSize ? lowestBit : kWarpSize;
-  const uint32_t rounds = (count + threads - 1) / threads;
-  for (uint32_t r = 0; r < rounds; ++r) {
-    const uint32_t i = r * threads + tid;
-    uint32_t forMin = 0xFFFFFFFFu, forMax = 0;
-    if (i < count) {
-      const float v = values[i];
-      if (!isNanBits(floatBits(v))) forMin = forMax = orderedBits(v);
+  // Range in the order of orderedBits (-0 below +0), NaN ignored. Each thread reduces its own
+  // contiguous chunk in registers and updates a bucket once per run of its elements in it (a
+  // chunk meets one or two buckets); it starts reading at a rotation of its own so that a
+  // warp's shared-memory reads fall on different banks.
+  const uint32_t chunk = (count + threads - 1) / threads;
+  const uint32_t chunkBegin = tid * chunk < count ? tid * chunk : count;
+  const uint32_t length = (chunkBegin + chunk < count ? chunkBegin + chunk : count) - chunkBegin;
+  const uint32_t rotation = length ? tid % length : 0;
+  uint32_t current = 0xFFFFFFFFu, forMin = 0xFFFFFFFFu, forMax = 0;
+  for (uint32_t j = 0; j < length; ++j) {
+    uint32_t at = j + rotation;
+    if (at >= length) at -= length;
+    const uint32_t i = chunkBegin + at;
+    const uint32_t b = bucketOf(i);
+    if (b != current) {
+      if (current != 0xFFFFFFFFu) {
+        atomicMin(&rangeKeys[2 * current], forMin);
+        atomicMax(&rangeKeys[2 * current + 1], forMax);
+      }
+      current = b;
+      forMin = 0xFFFFFFFFu;
+      forMax = 0;
     }
-    forMin = groupMin(forMin, groupLanes);
-    forMax = groupMax(forMax, groupLanes);
-    if (i < count && tid % groupLanes == 0) {
-      atomicMin(&rangeKeys[2 * bucketOf(i)], forMin);
-      atomicMax(&rangeKeys[2 * bucketOf(i) + 1], forMax);
+    const float v = values[i];
+    if (!isNanBits(floatBits(v))) {
+      const uint32_t key = orderedBits(v);
+      forMin = key < forMin ? key : forMin;
+      forMax = key > forMax ? key : forMax;
     }
+  }
+  if (current != 0xFFFFFFFFu) {
+    atomicMin(&rangeKeys[2 * current], forMin);
+    atomicMax(&rangeKeys[2 * current + 1], forMax);
   }
   __syncthreads();
   // Per bucket: lo/hi to memory, then (low, unit) for the codes, or a NaN low for a constant

@@ -33,26 +33,51 @@ MA_DEVICE uint32_t planOfBlock(const TensorPlan* plans, uint32_t planCount, uint
 // Steps 5-7 for this thread's elements: u from M and W (+0 where the window named nothing), the
 // optional error injection (values then hold (1 - alpha) * deq for re-quantization), the
 // parameter write. With no decay a +0 direction leaves the parameter untouched, as on the CPU.
+// Elements go in batches whose parameter loads are all issued before the first is used: the
+// loads are scattered (only named elements, when there is no decay), so they would otherwise
+// wait on memory one after another.
 MA_DEVICE void updateParameters(const TensorPlan& p, uint64_t begin, uint32_t count, float* moment1,
                                 const float* moment2) {
-  for (uint32_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const uint64_t e = begin + i;
-    // Where the window named nothing M = W = +0 and u is +0 (eps > 0): no division or root.
-    const bool named = floatBits(moment1[i]) != 0 || floatBits(moment2[i]) != 0;
-    float u = named ? adamDirection(moment1[i], moment2[i], p.c1, p.c2, p.eps) : 0.0f;
-    if (p.hasAlpha) {
-      const float deq = dequantizedError(p.state, bucketIndexOf(p.quantBlockSize), begin, i);
-      u = u + p.alpha * deq;
-      moment1[i] = p.oneMinusAlpha * deq;
+  constexpr uint32_t kBatch = 8;
+  const uint32_t threads = blockDim.x;
+  const BucketIndex bucketOf = bucketIndexOf(p.quantBlockSize);
+  for (uint32_t first = threadIdx.x; first < count; first += kBatch * threads) {
+    float direction[kBatch], param[kBatch];
+    bool writes[kBatch];
+MA_UNROLL
+    for (uint32_t k = 0; k < kBatch; ++k) {
+      const uint32_t i = first + k * threads;
+      writes[k] = false;
+      direction[k] = 0.0f;
+      param[k] = 0.0f;
+      if (i >= count) continue;
+      // Where the window named nothing M = W = +0 and u is +0 (eps > 0): no division or root.
+      const bool named = floatBits(moment1[i]) != 0 || floatBits(moment2[i]) != 0;
+      float u = named ? adamDirection(moment1[i], moment2[i], p.c1, p.c2, p.eps) : 0.0f;
+      if (p.hasAlpha) {
+        const float deq = dequantizedError(p.state, bucketOf, begin, i);
+        u = u + p.alpha * deq;
+        moment1[i] = p.oneMinusAlpha * deq;
+      }
+      direction[k] = u;
+      writes[k] = p.hasDecay || floatBits(u) != 0;
     }
-    if (!p.hasDecay && floatBits(u) == 0) continue;
-    float x = loadAsFloat(p.params, p.paramDtype, e);
-    if (p.hasDecay) x = x * p.decay;
-    storeFromFloat(p.params, p.paramDtype, e, x - p.lr * u);
+MA_UNROLL
+    for (uint32_t k = 0; k < kBatch; ++k)
+      if (writes[k]) param[k] = loadAsFloat(p.params, p.paramDtype, begin + first + k * threads);
+MA_UNROLL
+    for (uint32_t k = 0; k < kBatch; ++k) {
+      if (!writes[k]) continue;
+      float x = param[k];
+      if (p.hasDecay) x = x * p.decay;
+      storeFromFloat(p.params, p.paramDtype, begin + first + k * threads, x - p.lr * direction[k]);
+    }
   }
 }
 
-MA_KERNEL void fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint32_t sharedTopkBlockSize) {
+// Six resident blocks per multiprocessor (registers capped at 40 per thread): the step is bound
+// by latency, and more warps in flight hide more of it.
+MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6) fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint32_t sharedTopkBlockSize) {
   MA_DYNAMIC_SHARED(unsigned char, shared);
   const SharedLayout layout(sharedTopkBlockSize);
   float* values = reinterpret_cast<float*>(shared + layout.valuesOffset);
@@ -61,7 +86,9 @@ MA_KERNEL void fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint
   uint32_t* scan = reinterpret_cast<uint32_t*>(shared + layout.scanOffset);
   uint32_t* broadcast = reinterpret_cast<uint32_t*>(shared + layout.broadcastOffset);
 
-  const TensorPlan& p = plans[planOfBlock(plans, planCount, blockIdx.x)];
+  // A copy, so the fields live in registers: through a reference into global memory the
+  // compiler reloads them after every store (it cannot rule out that a store changed them).
+  const TensorPlan p = plans[planOfBlock(plans, planCount, blockIdx.x)];
   const uint64_t block = blockIdx.x - p.firstBlock;
   const bool last = block + 1 == p.blockCount;
   const uint64_t begin = block * p.topkBlockSize;

@@ -17,6 +17,8 @@
 #define MA_KERNEL __global__
 #define MA_DEVICE __device__ __forceinline__
 #define MA_DEVICE_MEMBER __device__ __forceinline__
+#define MA_UNROLL _Pragma("unroll")
+#define MA_LAUNCH_BOUNDS(threads, blocks) __launch_bounds__(threads, blocks)
 // Dynamic shared memory of the launch, as `type* name`.
 #define MA_DYNAMIC_SHARED(type, name)                        \
   extern __shared__ __align__(16) unsigned char maShared[]; \
@@ -30,6 +32,8 @@ constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 #define MA_KERNEL
 #define MA_DEVICE static inline
 #define MA_DEVICE_MEMBER inline
+#define MA_UNROLL
+#define MA_LAUNCH_BOUNDS(threads, blocks)
 #define MA_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(::microadam::simt::blockSharedMemory())
 constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 
@@ -38,24 +42,6 @@ constexpr unsigned kFullWarp = 0xFFFFFFFFu;
 namespace microadam::kernels {
 
 constexpr uint32_t kWarpSize = 32;
-
-// Warp-wide minimum and maximum of uint32 values over aligned groups of `groupLanes` lanes
-// (a power of two <= 32): every lane gets its group's result.
-MA_DEVICE uint32_t groupMin(uint32_t value, uint32_t groupLanes) {
-  for (uint32_t offset = 1; offset < groupLanes; offset <<= 1) {
-    const uint32_t other = __shfl_xor_sync(kFullWarp, value, offset);
-    value = other < value ? other : value;
-  }
-  return value;
-}
-
-MA_DEVICE uint32_t groupMax(uint32_t value, uint32_t groupLanes) {
-  for (uint32_t offset = 1; offset < groupLanes; offset <<= 1) {
-    const uint32_t other = __shfl_xor_sync(kFullWarp, value, offset);
-    value = other > value ? other : value;
-  }
-  return value;
-}
 
 // Inclusive prefix sum over the lanes of one warp (every lane calls it).
 MA_DEVICE uint32_t warpInclusiveScan(uint32_t value) {
