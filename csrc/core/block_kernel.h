@@ -19,10 +19,11 @@ namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
-// Step 1 with the candidate marks, in this build's instruction set.
+// Step 1 with the candidate marks, in this build's instruction set. `hasNext`: a block of the
+// same size follows this one (its gradient and codes are prefetched).
 template <Dtype P, Dtype G>
 DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, const BlockErrors& e, uint32_t threshold,
-                                 const typename Element<P>::Storage* params, BlockScratch& scratch) {
+                                 const typename Element<P>::Storage* params, bool hasNext, BlockScratch& scratch) {
   float* a = scratch.values.data();
 #if MICROADAM_KERNEL_AVX2
   if (e.q % 8 == 0) {
@@ -32,14 +33,15 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
       // No F16C in this build: the gradient is widened element by element, then stepped as f32.
       for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
       return dequantizeBlockAvx2<Dtype::F32>(a, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
-                                             scratch.bucketLows.data(), prefetch, stride);
+                                             scratch.bucketLows.data(), prefetch, stride, false);
     } else {
       return dequantizeBlockAvx2<G>(grads, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
-                                    scratch.bucketLows.data(), prefetch, stride);
+                                    scratch.bucketLows.data(), prefetch, stride, hasNext);
     }
   }
 #endif
   (void)params;
+  (void)hasNext;
   return dequantizeBlockReference<G>(grads, e, threshold, a, scratch.marks.data(), scratch.codes.data());
 }
 
@@ -52,23 +54,25 @@ void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_
 #endif
 }
 
-uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s, float* m1,
-                         float* m2, uint8_t* touched, uint16_t* named) {
+// Steps 4-5 inputs: M and W at the named indices (scratch.moments), and the list of them.
+uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
+                         BlockScratch& scratch) {
 #if MICROADAM_KERNEL_AVX2
-  return accumulateWindowListedAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), m1, m2, touched,
-                                    named);
+  return accumulateWindowListedAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
+                                    scratch.moments.data(), scratch.touched.data(), scratch.named.data(),
+                                    scratch.windowTerms.data());
 #else
-  return accumulateWindowListed(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), m1, m2, touched,
-                                named);
+  return accumulateWindowListed(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), scratch.moments.data(),
+                                scratch.touched.data(), scratch.named.data());
 #endif
 }
 
-void namedDirections(const uint16_t* named, uint32_t count, const float* m1, const float* m2, const StepScalars& s,
+void namedDirections(const uint16_t* named, uint32_t count, const float* moments, const StepScalars& s,
                      float* direction) {
 #if MICROADAM_KERNEL_AVX2
-  namedDirectionsAvx2(named, count, m1, m2, s.c1, s.c2, s.eps, direction);
+  namedDirectionsAvx2(named, count, moments, s.c1, s.c2, s.eps, direction);
 #else
-  namedDirectionsReference(named, count, m1, m2, s.c1, s.c2, s.eps, direction);
+  namedDirectionsReference(named, count, moments, s.c1, s.c2, s.eps, direction);
 #endif
 }
 
@@ -124,7 +128,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   const uint32_t threshold = hintThreshold(*hint);
   const bool hinted = keep < count && threshold != 0 && threshold <= 0x7F800000u;
   const DequantizedBlock dequantized =
-      dequantizeBlock<P, G>(grads + begin, errors, hinted ? threshold : 0, params + begin, scratch);
+      dequantizeBlock<P, G>(grads + begin, errors, hinted ? threshold : 0, params + begin,
+                            block + 1 < layout.blockCount() && layout.blockSize(block + 1) == count, scratch);
 
   // 2. Top-K into row r = (t-1) mod m; the selected a become 0.
   const uint64_t row = (step - 1) % window;
@@ -144,25 +149,28 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   quantizeBlock(a, errors, mayHaveNaN, scratch.codes.data());
 
   // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
-  float* m1 = scratch.moment1.data();
-  float* m2 = scratch.moment2.data();
-  uint8_t* touched = scratch.touched.data();
-  uint16_t* named = scratch.named.data();
+  float* moments = scratch.moments.data();
+  uint16_t* touched = scratch.touched.data();
+  const uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
-  const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, m1, m2, touched, named);
+  const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, scratch);
 
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
     float* direction = scratch.namedDirection.data();
-    namedDirections(named, namedCount, m1, m2, s, direction);
+    namedDirections(named, namedCount, moments, s, direction);
+    auto* __restrict__ blockParams = params + begin;
+    // M and W of an index cleared with one 8-byte store (a may_alias type: they are floats).
+    typedef uint64_t __attribute__((may_alias)) MomentPair;
+    MomentPair* __restrict__ pairs = reinterpret_cast<MomentPair*>(moments);
+    const float lr = s.lr;
     for (uint32_t n = 0; n < namedCount; ++n) {
-      const uint16_t idx = named[n];
-      m1[idx] = m2[idx] = 0.0f;
+      const size_t idx = named[n];
+      pairs[idx] = 0;
       touched[idx] = 0;
       const float u = direction[n];
       if (floatBits(u) == 0) continue;
-      const float x = Param::load(params, begin + idx);
-      Param::store(params, begin + idx, x - s.lr * u);
+      Param::store(blockParams, idx, Param::load(blockParams, idx) - lr * u);
     }
     return;
   }
@@ -170,8 +178,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   float* direction = scratch.direction.data();
   for (uint32_t n = 0; n < namedCount; ++n) {
     const uint16_t idx = named[n];
-    direction[idx] = adamDirection(m1[idx], m2[idx], s.c1, s.c2, s.eps);
-    m1[idx] = m2[idx] = 0.0f;
+    direction[idx] = adamDirection(moments[2 * idx], moments[2 * idx + 1], s.c1, s.c2, s.eps);
+    moments[2 * idx] = moments[2 * idx + 1] = 0.0f;
     touched[idx] = 0;
   }
   // 6. With alpha, u += alpha*deq and the error keeps (1-alpha)*deq; a holds deq, then e.

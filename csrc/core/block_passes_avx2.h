@@ -67,13 +67,14 @@ struct DequantizeLanes {
   }
 };
 
-// dequantizeBlockReference, 64 elements (one mark word, 32 code bytes) at a time. `prefetch`
-// (bytes per element `prefetchStride`) is asked into the cache alongside: the params the block
-// writes at its end.
+// dequantizeBlockReference, 64 elements (one mark word, 32 code bytes) at a time. Asked into
+// the cache alongside: `prefetch` (bytes per element `prefetchStride`), the params the block
+// writes at its end, and the gradient and codes of the next block (this thread's next, most
+// likely), so that its first pass does not wait on memory.
 template <Dtype G>
 DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, const BlockErrors& e,
                                      uint32_t threshold, float* a, uint64_t* __restrict__ marks, float* units,
-                                     float* lows, const char* prefetch, uint32_t prefetchStride) {
+                                     float* lows, const char* prefetch, uint32_t prefetchStride, bool prefetchNext) {
   const uint32_t count = e.count, q = e.q;
   const uint8_t* __restrict__ codes = e.codes;
   const uint32_t buckets = (count + q - 1) / q;
@@ -87,6 +88,11 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
   for (uint32_t chunk = 0; chunk < vectorEnd; chunk += 64) {
     for (uint32_t offset = 0; offset < 64 * prefetchStride; offset += 64)
       __builtin_prefetch(prefetch + chunk * prefetchStride + offset, 1, 3);
+    if (prefetchNext) {
+      for (uint32_t offset = 0; offset < 64 * sizeof(*grads); offset += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(grads + count + chunk) + offset, 0, 3);
+      if (chunk % 128 == 0) __builtin_prefetch(codes + count / 2 + chunk / 2, 0, 3);
+    }
     // Codes 0-15 and 32-47 in `first`, 16-31 and 48-63 in `second` (unpack works per 128 bits).
     const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + chunk / 2));
     const __m256i low = _mm256_and_si256(packed, lowNibble);
@@ -309,61 +315,69 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
 }
 
 // accumulateWindowListed (window_moments.h) with each row's terms p1 * v and p2 * (v * v)
-// computed eight slots at a time; only the scatter into M and W stays scalar.
+// computed eight slots at a time, side by side like M and W, into `terms` (2 * keep floats,
+// rounded up to whole vectors): each slot is then one 8-byte add into `moments`.
 uint32_t accumulateWindowListedAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
-                                   const float* beta1Powers, const float* beta2Powers, float* __restrict__ moment1,
-                                   float* __restrict__ moment2, uint8_t* __restrict__ touched,
-                                   uint16_t* __restrict__ named) {
+                                   const float* beta1Powers, const float* beta2Powers, float* momentsOut,
+                                   uint16_t* touchedOut, uint16_t* namedOut, float* termsOut) {
+  // Local restrict copies: the scatter loop then keeps every pointer in a register.
+  float* __restrict__ moments = momentsOut;
+  uint16_t* __restrict__ touched = touchedOut;
+  uint16_t* __restrict__ named = namedOut;
+  float* __restrict__ terms = termsOut;
+  const uint32_t keep = block.keep;
   const uint64_t rows = step < window ? step : window;
-  uint32_t listed = 0;
+  size_t listed = 0;
   uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
-  alignas(32) float term1[64], term2[64];
   for (uint64_t s = 0; s < rows; ++s, age = age == 0 ? window - 1 : age - 1) {
     const float p1 = beta1Powers[age];
     const float p2 = beta2Powers[age];
     const __m256 p1v = _mm256_set1_ps(p1), p2v = _mm256_set1_ps(p2);
     const uint16_t* __restrict__ indices = block.indices + s * block.rowStride;
     const uint16_t* __restrict__ values = block.values + s * block.rowStride;
-    for (uint32_t first = 0; first < block.keep; first += 64) {
-      const uint32_t size = block.keep - first < 64 ? block.keep - first : 64;
-      uint32_t slot = 0;
-      for (; slot + 8 <= size; slot += 8) {
-        const __m256i bits = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + first + slot)));
-        const __m256 v = _mm256_castsi256_ps(_mm256_slli_epi32(bits, 16));
-        _mm256_store_ps(term1 + slot, _mm256_mul_ps(p1v, v));
-        _mm256_store_ps(term2 + slot, _mm256_mul_ps(p2v, _mm256_mul_ps(v, v)));
-      }
-      for (; slot < size; ++slot) {
-        const float v = bf16ToFloat(values[first + slot]);
-        term1[slot] = p1 * v;
-        term2[slot] = p2 * (v * v);
-      }
-      for (slot = 0; slot < size; ++slot) {
-        const uint16_t idx = indices[first + slot];
-        moment1[idx] = moment1[idx] + term1[slot];
-        moment2[idx] = moment2[idx] + term2[slot];
-        named[listed] = idx;
-        listed += 1u - touched[idx];
-        touched[idx] = 1;
-      }
+    uint32_t slot = 0;
+    for (; slot + 8 <= keep; slot += 8) {
+      const __m256i bits = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + slot)));
+      const __m256 v = _mm256_castsi256_ps(_mm256_slli_epi32(bits, 16));
+      const __m256 term1 = _mm256_mul_ps(p1v, v), term2 = _mm256_mul_ps(p2v, _mm256_mul_ps(v, v));
+      const __m256 low = _mm256_unpacklo_ps(term1, term2), high = _mm256_unpackhi_ps(term1, term2);
+      _mm256_store_ps(terms + 2 * slot, _mm256_permute2f128_ps(low, high, 0x20));
+      _mm256_store_ps(terms + 2 * slot + 8, _mm256_permute2f128_ps(low, high, 0x31));
+    }
+    for (; slot < keep; ++slot) {
+      const float v = bf16ToFloat(values[slot]);
+      terms[2 * slot] = p1 * v;
+      terms[2 * slot + 1] = p2 * (v * v);
+    }
+    const float* term = terms;
+    for (const uint16_t* index = indices; index != indices + keep; ++index, term += 2) {
+      const size_t idx = *index;
+      auto* pair = reinterpret_cast<__m128i*>(moments + 2 * idx);
+      const __m128 sum = _mm_add_ps(_mm_castsi128_ps(_mm_loadl_epi64(pair)),
+                                    _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(term))));
+      _mm_storel_epi64(pair, _mm_castps_si128(sum));
+      named[listed] = uint16_t(idx);
+      listed += touched[idx] ^ 1u;
+      touched[idx] = 1;
     }
   }
-  return listed;
+  return uint32_t(listed);
 }
 
-// namedDirectionsReference, eight named indices at a time (gathered moments).
-void namedDirectionsAvx2(const uint16_t* named, uint32_t count, const float* m1, const float* m2, float c1, float c2,
-                         float eps, float* direction) {
+// namedDirectionsReference, eight named indices at a time (M and W gathered).
+void namedDirectionsAvx2(const uint16_t* named, uint32_t count, const float* moments, float c1, float c2, float eps,
+                         float* direction) {
   const __m256 c1v = _mm256_set1_ps(c1), c2v = _mm256_set1_ps(c2), epsv = _mm256_set1_ps(eps);
   uint32_t n = 0;
   for (; n + 8 <= count; n += 8) {
     const __m256i idx = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(named + n)));
-    const __m256 moment1 = _mm256_i32gather_ps(m1, idx, 4);
-    const __m256 moment2 = _mm256_i32gather_ps(m2, idx, 4);
+    const __m256i twice = _mm256_add_epi32(idx, idx);
+    const __m256 moment1 = _mm256_i32gather_ps(moments, twice, 4);
+    const __m256 moment2 = _mm256_i32gather_ps(moments + 1, twice, 4);
     _mm256_storeu_ps(direction + n, _mm256_div_ps(_mm256_mul_ps(c1v, moment1),
                                                   _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(c2v, moment2)), epsv)));
   }
-  namedDirectionsReference(named + n, count - n, m1, m2, c1, c2, eps, direction + n);
+  namedDirectionsReference(named + n, count - n, moments, c1, c2, eps, direction + n);
 }
 
 }  // namespace

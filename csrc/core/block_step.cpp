@@ -13,12 +13,12 @@ void BlockScratch::reserve(uint32_t capacity) {
   values.assign(padded, 0.0f);
   keys.assign(padded, 0);
   marks.assign(padded / 64, 0);
-  moment1.assign(padded, 0.0f);
-  moment2.assign(padded, 0.0f);
+  moments.assign(2 * padded, 0.0f);
   direction.assign(padded, 0.0f);
   touched.assign(padded, 0);
   named.assign(padded + 64, 0);  // accumulateWindowListed writes one past the last listed index
   namedDirection.assign(padded, 0.0f);
+  windowTerms.assign(2 * padded + 16, 0.0f);
   bucketUnits.assign(padded / 2, 0.0f);
   bucketLows.assign(padded / 2, 0.0f);
   codes.assign(padded + 1, 0);

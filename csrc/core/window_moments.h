@@ -39,12 +39,14 @@ MA_HOST_DEVICE void accumulateWindow(const WindowBlock& block, uint64_t step, ui
   }
 }
 
-// accumulateWindow that also lists each named index once, in the order first named, in `named`
-// (room for one more than the distinct indices); returns how many. Branch-free: each slot
-// writes its index at the end of the list, which grows only where the index was not yet marked.
+// accumulateWindow with M and W side by side (moments[2 i] = M_i, moments[2 i + 1] = W_i, zero on
+// entry at every named index), that also lists each named index once, in the order first named,
+// in `named` (room for one more than the distinct indices); returns how many. Branch-free: each
+// slot writes its index at the end of the list, which grows only where the index was not yet
+// marked in `touched`.
 MA_HOST_DEVICE uint32_t accumulateWindowListed(const WindowBlock& block, uint64_t step, uint32_t window,
-                                               const float* beta1Powers, const float* beta2Powers, float* moment1,
-                                               float* moment2, uint8_t* touched, uint16_t* named) {
+                                               const float* beta1Powers, const float* beta2Powers, float* moments,
+                                               uint16_t* touched, uint16_t* named) {
   const uint64_t rows = step < window ? step : window;
   uint32_t listed = 0;
   uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
@@ -55,10 +57,10 @@ MA_HOST_DEVICE uint32_t accumulateWindowListed(const WindowBlock& block, uint64_
     const uint16_t* values = block.values + s * block.rowStride;
     for (uint32_t slot = 0; slot < block.keep; ++slot) {
       const float v = bf16ToFloat(values[slot]);
-      const uint16_t idx = indices[slot];
-      moment1[idx] = moment1[idx] + p1 * v;
-      moment2[idx] = moment2[idx] + p2 * (v * v);
-      named[listed] = idx;
+      const uint32_t idx = indices[slot];
+      moments[2 * idx] = moments[2 * idx] + p1 * v;
+      moments[2 * idx + 1] = moments[2 * idx + 1] + p2 * (v * v);
+      named[listed] = uint16_t(idx);
       listed += 1u - touched[idx];
       touched[idx] = 1;
     }
