@@ -3,6 +3,7 @@
 import type { NativeStepReport } from "./binding";
 import { checkHyper, NON_FINITE_POLICIES, policyCode, type ResolvedHyper } from "./hyper";
 import {
+  checkPlacement,
   checkTensorPair,
   runStep,
   runStepAsync,
@@ -10,13 +11,14 @@ import {
   type NativeStepFunctions,
   type SteppableState,
 } from "./native-call";
-import { normalizeTensor, tensorNumel } from "./tensor";
-import type { NonFinitePolicy, StepResult, Tensor } from "./types";
+import { checkStream } from "./device-array";
+import { normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
+import type { NonFinitePolicy, StepResult, StepTensor } from "./types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
 
 /** A group of tensors sharing hyperparameters (like a torch param group). */
 export interface ParamGroup {
-  params: Tensor[];
+  params: StepTensor[];
   lr?: number;
   beta1?: number;
   beta2?: number;
@@ -27,7 +29,13 @@ export interface ParamGroup {
 
 /** A group after defaults were applied; change lr/weightDecay here between steps. */
 export interface ResolvedParamGroup extends ResolvedHyper {
-  params: Tensor[];
+  params: StepTensor[];
+}
+
+/** Options of one optimizer step. */
+export interface OptimizerStepOptions {
+  /** CUDA states only: the cudaStream_t to enqueue the step on (MicroAdamStepOptions.stream). */
+  stream?: bigint;
 }
 
 /** The hyperparameters of each group in a state dict, with the sizes of its tensors. */
@@ -65,20 +73,21 @@ function isGroup(value: unknown): value is Record<string, unknown> {
  * group a non-empty array of distinct tensors with at least one element each. Errors name the
  * entry as the caller wrote it (params[2], params[1].params[0]).
  */
-function normalizeGroups(params: unknown, hyperKeys: readonly string[]): { given: Record<string, unknown>; params: Tensor[] }[] {
+function normalizeGroups(params: unknown, hyperKeys: readonly string[]): { given: Record<string, unknown>; params: StepTensor[] }[] {
   if (!Array.isArray(params) || params.length === 0)
     throw typeError("params", "a non-empty array of tensors or of param groups", params);
   const entries: unknown[] = Array.from(params); // each element read once
   const seen = new Map<unknown, string>();
-  const checkTensor = (value: unknown, name: string, topLevel: boolean): Tensor => {
+  const checkTensor = (value: unknown, name: string, topLevel: boolean): StepTensor => {
     if (topLevel && isPlainObject(value) && !("data" in value) && !("dtype" in value))
       throw typeError(name, `a tensor (a Float32Array or { data, dtype }) or ${GROUP_EXPECTED}`, value);
-    const { data } = normalizeTensor(value, name);
-    if (data.length === 0) throw rangeError(name, "a tensor of at least 1 element", data);
-    const other = seen.get(data);
+    const tensor = normalizeTensor(value, name);
+    const { data } = tensor;
+    if (normalizedNumel(tensor) === 0) throw rangeError(name, "a tensor of at least 1 element", data);
+    const other = seen.get(tensorIdentity(tensor));
     if (other !== undefined) throw rangeError(name, `a tensor other than ${other} (each tensor has one state)`, data);
-    seen.set(data, name);
-    return value as Tensor;
+    seen.set(tensorIdentity(tensor), name);
+    return value as StepTensor;
   };
   if (!isGroup(entries[0]))
     return [
@@ -110,7 +119,7 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   private readonly kind: OptimizerKind<S>;
 
   protected constructor(
-    params: Tensor[] | ParamGroup[],
+    params: StepTensor[] | ParamGroup[],
     options: Record<string, unknown>,
     kind: OptimizerKind<S>,
     extraOptionKeys: readonly string[],
@@ -127,7 +136,11 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     }));
     this.states = [];
     try {
-      this.forEachParam((tensor, name) => this.states.push(createState(tensorNumel(tensor), name)));
+      this.forEachParam((tensor, name) => {
+        const state = createState(tensorNumel(tensor), name);
+        this.states.push(state);
+        checkPlacement(state, normalizeTensor(tensor, name), name); // a device tensor needs a CUDA state
+      });
     } catch (error) {
       this.dispose(); // the states made so far
       throw error;
@@ -151,13 +164,13 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   }
 
   /** One step over every tensor; `grads` in the order of the flattened param groups. */
-  step(grads: Tensor[]): StepResult {
-    return this.result(runStep(this.kind.native, this.buildCall(grads)));
+  step(grads: StepTensor[], options?: OptimizerStepOptions): StepResult {
+    return this.result(runStep(this.kind.native, this.buildCall(grads, options)));
   }
 
   /** The same step off the event loop; do not touch params or grads until it settles. */
-  async stepAsync(grads: Tensor[]): Promise<StepResult> {
-    return this.result(await runStepAsync(this.kind.native, this.buildCall(grads)));
+  async stepAsync(grads: StepTensor[], options?: OptimizerStepOptions): Promise<StepResult> {
+    return this.result(await runStepAsync(this.kind.native, this.buildCall(grads, options)));
   }
 
   /** Frees every state's native memory (a step in flight finishes first). */
@@ -213,7 +226,7 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     hypers.forEach((h, i) => Object.assign(this.paramGroups[i], h));
   }
 
-  protected forEachParam(fn: (tensor: Tensor, name: string, group: ResolvedParamGroup, groupIndex: number) => void): void {
+  protected forEachParam(fn: (tensor: StepTensor, name: string, group: ResolvedParamGroup, groupIndex: number) => void): void {
     this.paramGroups.forEach((group, g) => group.params.forEach((t, k) => fn(t, `params[${g}].params[${k}]`, group, g)));
   }
 
@@ -221,11 +234,14 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     return { step: steps[0], skipped };
   }
 
-  private buildCall(grads: Tensor[]): NativeStepCall {
+  private buildCall(grads: StepTensor[], options: OptimizerStepOptions | undefined): NativeStepCall {
     if (!Array.isArray(grads) || grads.length !== this.states.length)
       throw typeError("grads", `an array of ${this.states.length} tensors (one per parameter)`, grads);
+    const o = requireObject(options ?? {}, "options");
+    rejectUnknownKeys(o, "options", ["stream"]);
+    const stream = checkStream(o.stream, "options.stream");
     const policy = policyCode(requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES));
-    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy, paramNames: [] };
+    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy, paramNames: [], stream, streamName: "options.stream" };
     let i = 0;
     this.forEachParam((tensor, name, group, g) => {
       const state = this.kind.checkState(this.states[i], `states[${i}]`);

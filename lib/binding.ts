@@ -53,7 +53,14 @@ export interface CudaInfo {
   runtimeVersion?: number;
   errorCode?: number;
   error: string;
-  devices: { index: number; name: string; totalMemoryBytes: number; computeCapability: string }[];
+  devices: {
+    index: number;
+    name: string;
+    totalMemoryBytes: number;
+    computeCapability: string;
+    /** The largest topkBlockSize a state on this device takes (a Top-K block lives in one thread block's shared memory). */
+    largestTopkBlockSize: number;
+  }[];
 }
 
 export interface NativeBuildInfo {
@@ -64,9 +71,31 @@ export interface NativeBuildInfo {
   cuda: CudaInfo;
 }
 
-type NativeTensorData = Float32Array | Uint16Array;
+/** CUDA device memory owned by the addon (lib/device-array.ts wraps it as DeviceArray). */
+export interface NativeDeviceArray {
+  /** The device address; throws once freed. */
+  readonly ptr: bigint;
+  readonly numel: number;
+  readonly dtype: "f32" | "bf16" | "f16";
+  readonly deviceIndex: number;
+  readonly byteLength: number;
+  readonly freed: boolean;
+  upload(source: Float32Array | Uint16Array): void;
+  download<T extends Float32Array | Uint16Array>(destination: T): T;
+  free(): void;
+}
 
-/** (states, params, grads, dtypes: 2 codes per tensor, hyper: 6 per tensor, policy). */
+/** A device tensor as the native step reads it: checked by the facade, read again natively. */
+export interface NativeDeviceTensorRecord {
+  ptr: bigint;
+  numel: number;
+  dtype: "f32" | "bf16" | "f16";
+  device: "cuda";
+}
+
+export type NativeTensorData = Float32Array | Uint16Array | NativeDeviceArray | NativeDeviceTensorRecord;
+
+/** (states, params, grads, dtypes: 2 codes per tensor, hyper: 6 per tensor, policy, stream?: a cudaStream_t). */
 export type NativeStepArgs = [
   states: object[],
   params: NativeTensorData[],
@@ -74,6 +103,7 @@ export type NativeStepArgs = [
   dtypes: Uint8Array,
   hyper: Float64Array,
   policy: number,
+  stream?: bigint,
 ];
 
 /** skipped, and each state's step counter after the call. */
@@ -89,7 +119,12 @@ export interface NativeBinding {
     density: number;
     topkBlockSize: number;
     quantBlockSize: number;
+    device?: "cpu" | "cuda";
+    deviceIndex?: number;
   }) => NativeState;
+  NativeDeviceArray: new (numel: number, dtype: "f32" | "bf16" | "f16", deviceIndex: number) => NativeDeviceArray;
+  /** Waits for `stream` (0n: every stream) on CUDA device `deviceIndex`. */
+  synchronize(deviceIndex: number, stream: bigint): void;
   step(...args: NativeStepArgs): NativeStepReport;
   stepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
   NativeAdamWState: new (options: { numel: number }) => NativeAdamWState;

@@ -8,6 +8,8 @@ export const {
   microAdamStep,
   microAdamStepAsync,
   MicroAdam,
+  DeviceArray,
+  synchronize,
   AdamW,
   AdamWState,
   adamWStep,

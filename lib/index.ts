@@ -2,6 +2,7 @@
 // The algorithm is defined in docs/algorithm.md; the layers are described in docs/architecture.md.
 export type {
   Device,
+  DeviceTensor,
   Dtype,
   Float32Tensor,
   HalfTensor,
@@ -11,11 +12,20 @@ export type {
   MicroAdamStepOptions,
   NonFinitePolicy,
   StepResult,
+  StepTensor,
   Tensor,
 } from "./types";
 export { createMicroAdamState, MicroAdamState } from "./state";
 export { microAdamStep, microAdamStepAsync } from "./step";
-export { MicroAdam, type MicroAdamOptions, type MicroAdamStateDict, type ParamGroup, type ResolvedParamGroup } from "./optimizer";
+export {
+  MicroAdam,
+  type MicroAdamOptions,
+  type MicroAdamStateDict,
+  type OptimizerStepOptions,
+  type ParamGroup,
+  type ResolvedParamGroup,
+} from "./optimizer";
+export { DeviceArray, synchronize, type DeviceArrayOptions, type SynchronizeOptions } from "./device-array";
 export {
   AdamW,
   AdamWState,

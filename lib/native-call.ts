@@ -2,14 +2,18 @@
 // packed the way csrc/napi/step_batch.h reads them.
 import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
-import { DTYPE_CODE, normalizeTensor, type NormalizedTensor } from "./tensor";
-import type { Tensor } from "./types";
-import { rangeError, renameArgument, typeError } from "./validate";
+import { describeTensor, DTYPE_CODE, normalizedNumel, normalizeTensor, type NormalizedTensor } from "./tensor";
+import type { StepTensor } from "./types";
+import { describe, renameArgument, typeError } from "./validate";
 
 /** What a batched call needs of a state object. */
 export interface SteppableState {
   readonly numel: number;
   readonly disposed: boolean;
+  /** Where the state lives; absent: the CPU. */
+  readonly device?: "cpu" | "cuda";
+  /** The CUDA device of a CUDA state. */
+  readonly deviceIndex?: number;
   /** @internal */
   readonly native: object;
 }
@@ -28,6 +32,9 @@ export interface NativeStepCall {
   policy: number;
   /** What errors call each params tensor (the native layer says params[i]). */
   paramNames?: string[];
+  /** CUDA states only: the cudaStream_t to enqueue on, and what errors call it. */
+  stream?: bigint;
+  streamName?: string;
 }
 
 /** `state` is a real state of its class (`isState`, a brand check) and not disposed. */
@@ -48,21 +55,56 @@ export function checkState<S extends SteppableState>(
 
 export function checkTensorPair(
   state: SteppableState,
-  params: Tensor,
-  grads: Tensor,
+  params: StepTensor,
+  grads: StepTensor,
   paramsName: string,
   gradsName: string,
 ): { params: NormalizedTensor; grads: NormalizedTensor } {
   const p = normalizeTensor(params, paramsName);
   const g = normalizeTensor(grads, gradsName);
-  if (p.data.length !== state.numel)
-    throw rangeError(paramsName, `a tensor of ${state.numel} elements (the state's numel)`, p.data);
-  if (g.data.length !== state.numel)
-    throw rangeError(gradsName, `a tensor of ${state.numel} elements (the state's numel)`, g.data);
+  checkPlacement(state, p, paramsName);
+  checkPlacement(state, g, gradsName);
+  if (normalizedNumel(p) !== state.numel) throw tensorError(RangeError, paramsName, `a tensor of ${state.numel} elements (the state's numel)`, p);
+  if (normalizedNumel(g) !== state.numel) throw tensorError(RangeError, gradsName, `a tensor of ${state.numel} elements (the state's numel)`, g);
   return { params: p, grads: g };
 }
 
+const HOST_TENSOR = "a host tensor (a Float32Array or { data: Uint16Array, dtype: 'bf16' | 'f16' }";
+
+/** CPU states take host tensors only; a CUDA state also device memory, a DeviceArray from its own device. */
+export function checkPlacement(state: SteppableState, t: NormalizedTensor, name: string): void {
+  if (t.device !== "cuda") return;
+  if (state.device !== "cuda") throw tensorError(TypeError, name, `${HOST_TENSOR}; the state lives on the CPU)`, t);
+  const arrayDevice = "device" in t.data ? undefined : (t.data as { deviceIndex: number }).deviceIndex;
+  if (arrayDevice !== undefined && arrayDevice !== state.deviceIndex)
+    throw tensorError(RangeError, name, `a DeviceArray on CUDA device ${state.deviceIndex} (the state's device)`, t, ` on device ${arrayDevice}`);
+}
+
+function tensorError(type: typeof TypeError | typeof RangeError, name: string, expected: string, t: NormalizedTensor, more = ""): Error {
+  const e = new type(`Expected ${expected} for ${name} but received ${describeTensor(t)}${more}`);
+  (e as Error & { code: string }).code = type === TypeError ? "ERR_INVALID_ARG_TYPE" : "ERR_OUT_OF_RANGE";
+  return e;
+}
+
+/** One call steps states of one device; a stream is for CUDA states only. */
+function checkDevices(call: NativeStepCall): void {
+  const where = (s: SteppableState) => (s.device === "cuda" ? "a CUDA state" : "a CPU state");
+  call.states.forEach((s, i) => {
+    if (i > 0 && where(s) !== where(call.states[0])) {
+      const e = new TypeError(`Expected ${where(call.states[0])} like states[0] (one call steps states of one device) for states[${i}] but received ${where(s)}`);
+      (e as Error & { code: string }).code = "ERR_INVALID_ARG_TYPE";
+      throw e;
+    }
+  });
+  if (call.stream !== undefined && call.states[0]?.device !== "cuda") {
+    const e = new TypeError(`Expected no stream for ${call.streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(call.stream)}`);
+    (e as Error & { code: string }).code = "ERR_INVALID_ARG_TYPE";
+    throw e;
+  }
+}
+
 function nativeArgs(call: NativeStepCall): NativeStepArgs {
+  checkDevices(call);
   const dtypes = new Uint8Array(call.states.length * 2);
   call.params.forEach((p, i) => {
     dtypes[2 * i] = DTYPE_CODE[p.dtype];
@@ -75,7 +117,8 @@ function nativeArgs(call: NativeStepCall): NativeStepArgs {
     dtypes,
     packHyper(call.hyper),
     call.policy,
-  ];
+    ...(call.stream === undefined ? [] : [call.stream]),
+  ] as NativeStepArgs;
 }
 
 export function runStep(fns: NativeStepFunctions, call: NativeStepCall): NativeStepReport {

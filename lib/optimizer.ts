@@ -5,10 +5,10 @@ import * as checkpoint from "./checkpoint/optimizer-checkpoint";
 import { HYPER_FIELDS } from "./hyper";
 import { MicroAdamState, resolveStateConfig, STATE_DEFAULTS } from "./state";
 import { checkMicroAdamState, microAdamNative } from "./step";
-import type { Device, MicroAdamSnapshot, MicroAdamStateConfig, NonFinitePolicy, Tensor } from "./types";
+import type { Device, MicroAdamSnapshot, MicroAdamStateConfig, NonFinitePolicy, StepTensor } from "./types";
 import { rangeError, registerBrand, requireObject, typeError } from "./validate";
 
-export type { ParamGroup, ResolvedParamGroup } from "./batched-optimizer";
+export type { OptimizerStepOptions, ParamGroup, ResolvedParamGroup } from "./batched-optimizer";
 
 /** Options of a MicroAdam optimizer; every hyperparameter is a default for the groups. */
 export interface MicroAdamOptions {
@@ -22,14 +22,17 @@ export interface MicroAdamOptions {
   density?: number;
   topkBlockSize?: number;
   quantBlockSize?: number;
+  /** Where every state lives: 'cpu', 'cuda' or 'auto' (default: CUDA when a device is usable). */
   device?: Device;
+  /** The CUDA device of the states. Default 0. */
+  deviceIndex?: number;
   nonFinite?: NonFinitePolicy;
 }
 
 export interface MicroAdamStateDict {
   format: "microadam-native/state-dict";
   version: 1;
-  layout: Omit<MicroAdamStateConfig, "numel" | "device">;
+  layout: Omit<MicroAdamStateConfig, "numel" | "device" | "deviceIndex">;
   paramGroups: GroupRecord[];
   states: MicroAdamSnapshot[];
 }
@@ -44,7 +47,7 @@ export function isMicroAdam(value: unknown): value is MicroAdam {
 }
 
 export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
-  constructor(params: Tensor[] | ParamGroup[], options: MicroAdamOptions) {
+  constructor(params: StepTensor[] | ParamGroup[], options: MicroAdamOptions) {
     const o = requireObject(options, "options");
     const layout = {
       window: o.window ?? STATE_DEFAULTS.window,
@@ -52,15 +55,23 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
       topkBlockSize: o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize,
       quantBlockSize: o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize,
       device: o.device ?? "auto",
+      deviceIndex: o.deviceIndex,
     };
-    resolveStateConfig({ numel: 1, ...layout }, "options"); // layout errors name options.<key>, once
+    // Layout errors name options.<key>, once; 'auto' is resolved once, for every state.
+    const { device, deviceIndex } = resolveStateConfig({ numel: 1, ...layout }, "options");
+    const placed = { ...layout, device, deviceIndex };
     super(
       params,
       o,
       MICROADAM_KIND,
-      [...LAYOUT_KEYS, "device"],
-      (numel, name) => new MicroAdamState(resolveStateConfig({ numel, ...layout }, `options (for ${name})`)),
+      [...LAYOUT_KEYS, "device", "deviceIndex"],
+      (numel, name) => new MicroAdamState(resolveStateConfig({ numel, ...placed }, `options (for ${name})`)),
     );
+  }
+
+  /** Where the states live: 'cpu' or 'cuda'. */
+  get device(): "cpu" | "cuda" {
+    return this.states[0].device;
   }
 
   /** Everything needed to resume bit-identically: layout, group hyperparameters, every state. */

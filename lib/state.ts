@@ -1,5 +1,5 @@
 // MicroAdamState: the compressed optimizer state of one tensor.
-import { binding, type NativeLayout, type NativeState } from "./binding";
+import { binding, type CudaInfo, type NativeLayout, type NativeState } from "./binding";
 import * as checkpoint from "./checkpoint/state-checkpoint";
 import type { MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateOptions } from "./types";
 import {
@@ -16,7 +16,7 @@ import {
 } from "./validate";
 
 export const STATE_DEFAULTS = { window: 10, density: 0.01, topkBlockSize: 4096, quantBlockSize: 64 } as const;
-const STATE_OPTION_KEYS = ["numel", "window", "density", "topkBlockSize", "quantBlockSize", "device"] as const;
+const STATE_OPTION_KEYS = ["numel", "window", "density", "topkBlockSize", "quantBlockSize", "device", "deviceIndex"] as const;
 
 /** Checks options and fills defaults (docs/algorithm.md, "Configuration"). */
 export function resolveStateConfig(options: unknown, name = "options"): MicroAdamStateConfig {
@@ -30,20 +30,43 @@ export function resolveStateConfig(options: unknown, name = "options"): MicroAda
   const topkBlockSize = requireInteger(o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize, `${name}.topkBlockSize`, 1, 65536);
   if (topkBlockSize % quantBlockSize !== 0)
     throw rangeError(`${name}.topkBlockSize`, `a multiple of quantBlockSize (${quantBlockSize})`, topkBlockSize);
-  const device = resolveDevice(o.device ?? "auto", `${name}.device`);
-  return { numel, window, density, topkBlockSize, quantBlockSize, device };
+  const deviceIndex = o.deviceIndex === undefined ? undefined : requireInteger(o.deviceIndex, `${name}.deviceIndex`, 0, 65535);
+  const device = resolveDevice(o.device ?? "auto", `${name}.device`, deviceIndex ?? 0, `${name}.deviceIndex`, topkBlockSize);
+  const config: MicroAdamStateConfig = { numel, window, density, topkBlockSize, quantBlockSize, device };
+  if (device === "cuda") config.deviceIndex = deviceIndex ?? 0;
+  return config;
 }
 
-function resolveDevice(value: unknown, name: string): "cpu" | "cuda" {
+/** The CUDA runtime's answer, kept once it found devices (they do not go away); a failure is asked again. */
+let usableCuda: CudaInfo | undefined;
+function cudaProbe(): CudaInfo {
+  if (usableCuda) return usableCuda;
+  const cuda = binding.buildInfo().cuda;
+  if (cuda.usable) usableCuda = cuda;
+  return cuda;
+}
+
+/**
+ * 'auto' is CUDA when a device is usable and the layout fits it (its Top-K block in one thread
+ * block's shared memory), else the CPU; 'cuda' where no device is usable throws
+ * ERR_MICROADAM_DEVICE with the runtime's reason.
+ */
+function resolveDevice(value: unknown, name: string, deviceIndex: number, indexName: string, topkBlockSize: number): "cpu" | "cuda" {
   const device = requireOneOf(value, name, ["cpu", "cuda", "auto"] as const);
-  if (device === "cuda") {
-    const cuda = binding.buildInfo().cuda;
-    const why = cuda.compiled ? cuda.error : "this build has no CUDA backend";
-    const e = new Error(`${name} 'cuda' is not available: the CUDA step engine is not part of this release (${why})`);
+  if (device === "cpu") return "cpu";
+  const cuda = cudaProbe();
+  if (!cuda.usable) {
+    if (device === "auto") return "cpu";
+    const why = cuda.compiled
+      ? `the CUDA runtime reports ${cuda.error} (error ${cuda.errorCode})`
+      : "this build has no CUDA backend (no CUDA compiler was found, or MICROADAM_CUDA=OFF)";
+    const e = new Error(`${name} 'cuda' needs a usable CUDA device but ${why}`);
     (e as Error & { code: string }).code = "ERR_MICROADAM_DEVICE";
     throw e;
   }
-  return "cpu";
+  const found = cuda.devices.find((d) => d.index === deviceIndex);
+  if (!found) throw rangeError(indexName, `the index of a CUDA device (${cuda.devices.length} found)`, deviceIndex);
+  return device === "auto" && topkBlockSize > found.largestTopkBlockSize ? "cpu" : "cuda";
 }
 
 const SNAPSHOT_ARRAYS = [
@@ -82,6 +105,16 @@ export class MicroAdamState {
     return this.config.numel;
   }
 
+  /** Where the state's buffers live: 'cpu' (host memory) or 'cuda' (device memory). */
+  get device(): "cpu" | "cuda" {
+    return this.config.device;
+  }
+
+  /** The CUDA device of a CUDA state; undefined for a CPU state. */
+  get deviceIndex(): number | undefined {
+    return this.config.deviceIndex;
+  }
+
   /** Steps taken so far (t). */
   get step(): number {
     return this.native.step;
@@ -114,7 +147,10 @@ export class MicroAdamState {
     return this.disposedFlag;
   }
 
-  /** Copies of the state's buffers, in the layout of docs/algorithm.md. */
+  /**
+   * Copies of the state's buffers, in the layout of docs/algorithm.md: the same bytes on every
+   * backend (a CUDA state first waits for the work on its device, a caller's stream included).
+   */
   snapshot(): MicroAdamSnapshot {
     return this.native.snapshot();
   }

@@ -1,10 +1,11 @@
 // microAdamStep / microAdamStepAsync: one tensor, one state. MicroAdam (optimizer.ts) batches
 // many tensors into the same native call.
 import { binding } from "./binding";
-import { resolveStepOptions } from "./hyper";
+import { checkStream } from "./device-array";
+import { HYPER_FIELDS, resolveStepOptions } from "./hyper";
 import { checkState, checkTensorPair, runStep, runStepAsync, type NativeStepCall, type NativeStepFunctions } from "./native-call";
 import { isMicroAdamState, type MicroAdamState } from "./state";
-import type { MicroAdamStepOptions, StepResult, Tensor } from "./types";
+import type { MicroAdamStepOptions, StepResult, StepTensor } from "./types";
 
 export const microAdamNative: NativeStepFunctions = {
   step: (...args) => binding.step(...args),
@@ -15,11 +16,23 @@ export function checkMicroAdamState(state: unknown, name: string): MicroAdamStat
   return checkState(state, name, isMicroAdamState, "a MicroAdamState (from createMicroAdamState)");
 }
 
-function singleCall(state: unknown, params: Tensor, grads: Tensor, options: unknown): NativeStepCall {
+const STEP_KEYS = [...HYPER_FIELDS, "nonFinite", "stream"] as const;
+
+function singleCall(state: unknown, params: StepTensor, grads: StepTensor, options: unknown): NativeStepCall {
   const s = checkMicroAdamState(state, "state");
   const pair = checkTensorPair(s, params, grads, "params", "grads");
-  const { hyper, policy } = resolveStepOptions(options);
-  return { states: [s], params: [pair.params], grads: [pair.grads], hyper: [hyper], policy, paramNames: ["params"] };
+  const { hyper, policy } = resolveStepOptions(options, "options", STEP_KEYS);
+  const stream = checkStream((options as { stream?: unknown }).stream, "options.stream");
+  return {
+    states: [s],
+    params: [pair.params],
+    grads: [pair.grads],
+    hyper: [hyper],
+    policy,
+    paramNames: ["params"],
+    stream,
+    streamName: "options.stream",
+  };
 }
 
 /**
@@ -28,8 +41,8 @@ function singleCall(state: unknown, params: Tensor, grads: Tensor, options: unkn
  */
 export function microAdamStep(
   state: MicroAdamState,
-  params: Tensor,
-  grads: Tensor,
+  params: StepTensor,
+  grads: StepTensor,
   options: MicroAdamStepOptions,
 ): StepResult {
   const { skipped, steps } = runStep(microAdamNative, singleCall(state, params, grads, options));
@@ -42,8 +55,8 @@ export function microAdamStep(
  */
 export async function microAdamStepAsync(
   state: MicroAdamState,
-  params: Tensor,
-  grads: Tensor,
+  params: StepTensor,
+  grads: StepTensor,
   options: MicroAdamStepOptions,
 ): Promise<StepResult> {
   const { skipped, steps } = await runStepAsync(microAdamNative, singleCall(state, params, grads, options));

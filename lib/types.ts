@@ -1,4 +1,5 @@
 // Public types of microadam-native. The algorithm they describe is defined in docs/algorithm.md.
+import type { DeviceArray } from "./device-array";
 
 /** Element type of a tensor: IEEE float32, bfloat16 or IEEE float16. */
 export type Dtype = "f32" | "bf16" | "f16";
@@ -18,7 +19,26 @@ export interface Float32Tensor {
 /** A host tensor: a bare Float32Array means f32. */
 export type Tensor = Float32Array | HalfTensor | Float32Tensor;
 
-/** Where a state lives. Only 'cpu' exists in this build; 'auto' picks the best usable one. */
+/**
+ * Memory on a CUDA device that another framework owns (a torch tensor's `data_ptr()`, say):
+ * its address, element count and dtype. Only CUDA states take it, and the library cannot check
+ * the address: the caller promises a live allocation of at least numel elements on the state's
+ * device, kept until the step that uses it has finished (docs/reliability.md).
+ */
+export interface DeviceTensor {
+  ptr: bigint;
+  numel: number;
+  dtype: Dtype;
+  device: "cuda";
+}
+
+/**
+ * What a step takes as params or grads: a host tensor, a device tensor, or a DeviceArray (device
+ * memory this library owns). CPU states take host tensors only; CUDA states take all three.
+ */
+export type StepTensor = Tensor | DeviceTensor | DeviceArray;
+
+/** Where a state lives: 'auto' is CUDA when a device is usable, else the CPU. */
 export type Device = "cpu" | "cuda" | "auto";
 
 /** What a step does with a gradient that holds NaN or ±Inf. */
@@ -38,6 +58,8 @@ export interface MicroAdamStateOptions {
   quantBlockSize?: number;
   /** Default 'auto'. */
   device?: Device;
+  /** The CUDA device a CUDA state lives on. Default 0. */
+  deviceIndex?: number;
 }
 
 /** The resolved layout of a state. */
@@ -48,6 +70,8 @@ export interface MicroAdamStateConfig {
   topkBlockSize: number;
   quantBlockSize: number;
   device: "cpu" | "cuda";
+  /** The CUDA device (CUDA states only). */
+  deviceIndex?: number;
 }
 
 /** Hyperparameters of one step. lr and weightDecay may change every step (schedules). */
@@ -61,6 +85,13 @@ export interface MicroAdamStepOptions {
   alpha?: number;
   /** Default 'skip'. */
   nonFinite?: NonFinitePolicy;
+  /**
+   * CUDA states only: the cudaStream_t to enqueue the step on (a host framework's stream). 0n or
+   * absent: the engine's own stream, and the call returns when the step is done. With a stream
+   * and device tensors it returns once the step is enqueued: synchronize({ stream }) before
+   * reading the results on the host.
+   */
+  stream?: bigint;
 }
 
 export interface StepResult {

@@ -29,7 +29,7 @@ describe("createMicroAdamState", () => {
     [{ numel: 10, topkBlockSize: 100, quantBlockSize: 64 }, RangeError, "Expected a multiple of quantBlockSize (64) for options.topkBlockSize but received 100 of type number"],
     [{ numel: 10, topkBlockSize: 131072 }, RangeError, "Expected an integer in [1, 65536] for options.topkBlockSize but received 131072 of type number"],
     [{ numel: 10, device: "tpu" }, TypeError, "Expected one of 'cpu', 'cuda', 'auto' for options.device but received \"tpu\" of type string"],
-    [{ numel: 10, windowSize: 3 }, TypeError, "Unknown option options.windowSize: expected only numel, window, density, topkBlockSize, quantBlockSize, device"],
+    [{ numel: 10, windowSize: 3 }, TypeError, "Unknown option options.windowSize: expected only numel, window, density, topkBlockSize, quantBlockSize, device, deviceIndex"],
   ];
   test.each(cases)("%j is refused", (options, type, message) => {
     expect(() => createMicroAdamState(options as never)).toThrow(type);

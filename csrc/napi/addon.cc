@@ -19,6 +19,7 @@
 
 #if MICROADAM_WITH_CUDA
 #include "cuda/device_probe.h"
+#include "cuda/device_state.h"
 #endif
 
 namespace microadam::napi {
@@ -75,6 +76,13 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
     d.Set("totalMemoryBytes", double(probe.devices[i].totalMemoryBytes));
     d.Set("computeCapability", std::to_string(probe.devices[i].computeMajor) + "." +
                                    std::to_string(probe.devices[i].computeMinor));
+    // The largest topkBlockSize a state on this device takes ('auto' picks the CPU above it).
+    uint32_t largestTopk = 0;
+    try {
+      largestTopk = cuda::largestTopkBlockSize(probe.devices[i].index);
+    } catch (...) {
+    }
+    d.Set("largestTopkBlockSize", double(largestTopk));
     devices.Set(uint32_t(i), d);
   }
   cuda.Set("devices", devices);

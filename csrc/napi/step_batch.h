@@ -155,7 +155,7 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
       batch.paramArrays.push_back(Napi::Persistent(paramValues[i]));
     }
   }
-  validateBatch(batch.steps);
+  validateBatch(batch.steps, Traits::kDevice == Device::Cuda);
   return batch;
 }
 

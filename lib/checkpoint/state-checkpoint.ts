@@ -76,6 +76,7 @@ export function loadStateCheckpoint(state: CheckpointableState, bytes: Uint8Arra
 /** Options of MicroAdamState.fromFile / fromBuffer: where the new state lives. */
 export interface FromCheckpointOptions {
   device?: MicroAdamStateOptions["device"];
+  deviceIndex?: MicroAdamStateOptions["deviceIndex"];
 }
 
 /**
@@ -89,8 +90,9 @@ export function stateFromCheckpoint<S extends CheckpointableState>(
   create: (options: MicroAdamStateOptions) => S,
 ): S {
   const o = requireObject(options ?? {}, "options");
-  rejectUnknownKeys(o, "options", ["device"]);
+  rejectUnknownKeys(o, "options", ["device", "deviceIndex"]);
   const device = requireOneOf(o.device ?? "auto", "options.device", ["cpu", "cuda", "auto"] as const);
+  const deviceIndex = o.deviceIndex as number | undefined; // checked by create
   const { layout, snapshot } = decodeStateCheckpoint(bytes, where);
   const config: Omit<MicroAdamStateConfig, "device"> = {
     numel: layout.numel,
@@ -101,7 +103,7 @@ export function stateFromCheckpoint<S extends CheckpointableState>(
   };
   let state: S;
   try {
-    state = create({ ...config, device });
+    state = create({ ...config, device, ...(deviceIndex === undefined ? {} : { deviceIndex }) });
   } catch (error) {
     throw asContentError(error, where);
   }
