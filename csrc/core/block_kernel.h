@@ -27,16 +27,21 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
   float* a = scratch.values.data();
 #if MICROADAM_KERNEL_AVX2
   if (e.q % 8 == 0) {
-    const auto* prefetch = reinterpret_cast<const char*>(params);
-    constexpr uint32_t stride = sizeof(*params);
+    constexpr uint32_t paramBytes = sizeof(*params);
     if constexpr (G == Dtype::F16) {
       // No F16C in this build: the gradient is widened element by element, then stepped as f32.
       for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
-      return dequantizeBlockAvx2<Dtype::F32>(a, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
-                                             scratch.bucketLows.data(), prefetch, stride, false);
+      return dequantizeBlockAvx2<Dtype::F32, paramBytes, 0>(a, e, threshold, a, scratch.marks.data(),
+                                                            scratch.bucketUnits.data(), scratch.bucketLows.data(),
+                                                            params, false);
+    } else if (e.q == 64) {
+      return dequantizeBlockAvx2<G, paramBytes, 64>(grads, e, threshold, a, scratch.marks.data(),
+                                                    scratch.bucketUnits.data(), scratch.bucketLows.data(), params,
+                                                    hasNext);
     } else {
-      return dequantizeBlockAvx2<G>(grads, e, threshold, a, scratch.marks.data(), scratch.bucketUnits.data(),
-                                    scratch.bucketLows.data(), prefetch, stride, hasNext);
+      return dequantizeBlockAvx2<G, paramBytes, 0>(grads, e, threshold, a, scratch.marks.data(),
+                                                   scratch.bucketUnits.data(), scratch.bucketLows.data(), params,
+                                                   hasNext);
     }
   }
 #endif
@@ -47,7 +52,10 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
 
 void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch) {
 #if MICROADAM_KERNEL_AVX2
-  quantizeBlockAvx2(a, e, mayHaveNaN, codeScratch);
+  if (e.q == 64)
+    quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch);
+  else
+    quantizeBlockAvx2<0>(a, e, mayHaveNaN, codeScratch);
 #else
   (void)mayHaveNaN;
   quantizeBlockReference(a, e, codeScratch);
@@ -76,9 +84,18 @@ void namedDirections(const uint16_t* named, uint32_t count, const float* moments
 #endif
 }
 
+uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+#if MICROADAM_KERNEL_AVX2
+  return markMagnitudesAvx2(a, count, threshold, marks);
+#else
+  return markMagnitudesReference(a, count, threshold, marks);
+#endif
+}
+
 // Step 2: the Top-K of the block into `selected` (ascending); returns how many. Uses the marks
-// of dequantizeBlock when the hint's threshold gave at least `keep` of them; otherwise takes
-// the keys of a and lets a histogram of them find a threshold.
+// of dequantizeBlock when the hint's threshold gave at least `keep` of them, or marks again
+// below it; without a hint (the first step) takes the keys of a and lets a histogram of them
+// find a threshold.
 uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const DequantizedBlock& d, bool hinted,
                          uint32_t* hint, BlockScratch& scratch) {
   uint16_t* selected = scratch.selected.data();
@@ -88,10 +105,19 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
   }
   const uint32_t maxKey = d.maxMagnitude > 0x7F800000u ? kNanKey : d.maxMagnitude;
   const uint32_t aim = nextTopkAim(hinted ? hintAim(*hint) : 0, d.marked, keep);
-  if (hinted && d.marked >= keep) {
-    *hint = selectMarked([a](uint32_t i) { return magnitudeKey(a[i]); }, scratch.marks.data(), count, keep,
-                         hintThreshold(*hint), maxKey, aim, scratch.ranked.data(), scratch.histogram.data(), selected);
-    return keep;
+  if (hinted) {
+    // Too few keys reach the hint: the block's top fell. Lower the threshold by a quarter octave,
+    // then by twice as much each time, and mark again.
+    uint32_t threshold = hintThreshold(*hint), marked = d.marked;
+    for (uint32_t drop = 1u << 21; marked < keep && threshold > 1 && drop <= (1u << 26); drop <<= 1) {
+      threshold = threshold > drop ? threshold - drop : 1;
+      marked = markMagnitudes(a, count, threshold, scratch.marks.data());
+    }
+    if (marked >= keep) {
+      *hint = selectMarked([a](uint32_t i) { return magnitudeKey(a[i]); }, scratch.marks.data(), count, keep, threshold,
+                           maxKey, aim, scratch.ranked.data(), scratch.histogram.data(), selected);
+      return keep;
+    }
   }
   uint32_t* keys = scratch.keys.data();
   for (uint32_t i = 0; i < count; ++i) keys[i] = magnitudeKey(a[i]);

@@ -60,6 +60,21 @@ DequantizedBlock dequantizeBlockReference(const typename Element<G>::Storage* gr
   return result;
 }
 
+// Marks the elements of a whose |a| bits reach `threshold` (1 ... 0x7F800000, where this orders
+// like the Top-K keys); returns how many.
+uint32_t markMagnitudesReference(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+  uint32_t marked = 0;
+  for (uint32_t w = 0; w < markWords(count); ++w) {
+    const uint32_t begin = 64 * w;
+    const uint32_t end = count - begin < 64 ? count : begin + 64;
+    uint64_t word = 0;
+    for (uint32_t i = begin; i < end; ++i) word |= uint64_t((floatBits(a[i]) & 0x7FFFFFFFu) >= threshold) << (i - begin);
+    marks[w] = word;
+    marked += uint32_t(__builtin_popcountll(word));
+  }
+  return marked;
+}
+
 // Step 3 over the block: new ranges and codes from a.
 void quantizeBlockReference(const float* a, const BlockErrors& e, uint8_t* codeScratch) {
   for (uint32_t offset = 0, b = 0; offset < e.count; offset += e.q, ++b) {

@@ -67,15 +67,16 @@ struct DequantizeLanes {
   }
 };
 
-// dequantizeBlockReference, 64 elements (one mark word, 32 code bytes) at a time. Asked into
-// the cache alongside: `prefetch` (bytes per element `prefetchStride`), the params the block
-// writes at its end, and the gradient and codes of the next block (this thread's next, most
-// likely), so that its first pass does not wait on memory.
-template <Dtype G>
+// dequantizeBlockReference, 64 elements (one mark word, 32 code bytes) at a time. kQ is Q when
+// known at compile time (64, the default), else 0. Asked into the cache alongside: the block's
+// params (kParamBytes each), which it writes at its end, and with `prefetchNext` the gradient
+// and codes of the next block (this thread's next, most likely), so that its first pass does
+// not wait on memory.
+template <Dtype G, uint32_t kParamBytes, uint32_t kQ>
 DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, const BlockErrors& e,
                                      uint32_t threshold, float* a, uint64_t* __restrict__ marks, float* units,
-                                     float* lows, const char* prefetch, uint32_t prefetchStride, bool prefetchNext) {
-  const uint32_t count = e.count, q = e.q;
+                                     float* lows, const void* params, bool prefetchNext) {
+  const uint32_t count = e.count, q = kQ != 0 ? kQ : e.q;
   const uint8_t* __restrict__ codes = e.codes;
   const uint32_t buckets = (count + q - 1) / q;
   bucketUnitsAvx2(e, buckets, units, lows);
@@ -84,14 +85,19 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
   const __m256i lowNibble = _mm256_set1_epi8(0x0F);
   const uint32_t vectorEnd = count & ~63u;
   const bool bucketPerChunk = q % 64 == 0;
+  // One cache line of each per 64-byte step of the pointers below.
+  const char* paramLines = static_cast<const char*>(params);
+  const char* nextLines = prefetchNext ? reinterpret_cast<const char*>(grads + count) : nullptr;
+  const uint8_t* nextCodes = codes + count / 2;
   uint32_t bucket = 0, bucketEnd = q, marked = 0;
   for (uint32_t chunk = 0; chunk < vectorEnd; chunk += 64) {
-    for (uint32_t offset = 0; offset < 64 * prefetchStride; offset += 64)
-      __builtin_prefetch(prefetch + chunk * prefetchStride + offset, 1, 3);
-    if (prefetchNext) {
-      for (uint32_t offset = 0; offset < 64 * sizeof(*grads); offset += 64)
-        __builtin_prefetch(reinterpret_cast<const char*>(grads + count + chunk) + offset, 0, 3);
-      if (chunk % 128 == 0) __builtin_prefetch(codes + count / 2 + chunk / 2, 0, 3);
+    for (uint32_t line = 0; line < kParamBytes; ++line) __builtin_prefetch(paramLines + 64 * line, 1, 3);
+    paramLines += 64 * kParamBytes;
+    if (nextLines) {
+      for (uint32_t line = 0; line < sizeof(*grads); ++line) __builtin_prefetch(nextLines + 64 * line, 0, 3);
+      __builtin_prefetch(nextCodes, 0, 3);
+      nextLines += 64 * sizeof(*grads);
+      nextCodes += 32;
     }
     // Codes 0-15 and 32-47 in `first`, 16-31 and 48-63 in `second` (unpack works per 128 bits).
     const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + chunk / 2));
@@ -109,7 +115,9 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
                             _mm_srli_si128(_mm256_extracti128_si256(second, 1), 8)};
     uint64_t word = 0;
     if (bucketPerChunk) {
-      if (chunk == bucketEnd) {
+      if (kQ == 64) {
+        bucket = chunk / 64;
+      } else if (chunk == bucketEnd) {
         ++bucket;
         bucketEnd += q;
       }
@@ -148,6 +156,24 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
   }
   result.marked = threshold != 0 ? marked : 0;
   return result;
+}
+
+// markMagnitudesReference, 64 elements (one mark word) at a time.
+uint32_t markMagnitudesAvx2(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+  const __m256i magnitudeMask = _mm256_set1_epi32(0x7FFFFFFF), below = _mm256_set1_epi32(int32_t(threshold) - 1);
+  const uint32_t vectorEnd = count & ~63u;
+  uint32_t marked = 0;
+  for (uint32_t chunk = 0; chunk < vectorEnd; chunk += 64) {
+    uint64_t word = 0;
+    for (uint32_t v = 0; v < 8; ++v) {
+      const __m256i magnitude = _mm256_and_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(a + chunk + 8 * v)), magnitudeMask);
+      word |= uint64_t(uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(magnitude, below))))) << (8 * v);
+    }
+    marks[chunk / 64] = word;
+    marked += uint32_t(__builtin_popcountll(word));
+  }
+  if (vectorEnd < count) marked += markMagnitudesReference(a + vectorEnd, count - vectorEnd, threshold, marks + vectorEnd / 64);
+  return marked;
 }
 
 __m256 minOf(__m256 x, __m256 y) { return _mm256_min_ps(x, y); }
@@ -205,25 +231,28 @@ __m256i codesOf8(const float* values, __m256 low, __m256 unit) {
 }
 
 // quantizeBlockReference in groups of 8 buckets: their minima and maxima side by side in one
-// vector, so the ranges, units and the constant test are vector operations too. A bucket may
-// hold NaNs only if `mayHaveNaN`; then (and for the other shapes) the reference runs.
+// vector, so the ranges, units and the constant test are vector operations too. kQ as in
+// dequantizeBlockAvx2. A bucket may hold NaNs only if `mayHaveNaN`; then (and for the other
+// shapes) the reference runs.
+template <uint32_t kQ>
 void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch) {
   if (e.q % 8 != 0 || mayHaveNaN) return quantizeBlockReference(a, e, codeScratch);
-  const uint32_t groupSize = 8 * e.q;
+  const uint32_t q = kQ != 0 ? kQ : e.q;
+  const uint32_t groupSize = 8 * q;
   const uint32_t groupEnd = e.count / groupSize * groupSize;
-  const uint32_t vectorsPerBucket = e.q / 8;
-  const bool wholeChunks = e.q % 64 == 0;
+  const uint32_t vectorsPerBucket = q / 8;
+  const bool wholeChunks = q % 64 == 0;
   const __m256 fifteen = _mm256_set1_ps(15.0f);
   const __m256i exponent = _mm256_set1_epi32(0x7F800000);
   for (uint32_t group = 0; group < groupEnd; group += groupSize) {
     const float* values = a + group;
     __m256 minima[8], maxima[8];
     for (uint32_t j = 0; j < 8; ++j) {
-      const float* bucketValues = values + j * e.q;
+      const float* bucketValues = values + j * q;
       __m256 low = _mm256_set1_ps(__builtin_inff()), high = _mm256_set1_ps(-__builtin_inff());
       if (wholeChunks) {
         __m256 low2 = low, high2 = high;
-        for (uint32_t i = 0; i < e.q; i += 64)
+        for (uint32_t i = 0; i < q; i += 64)
           for (uint32_t v = 0; v < 8; v += 2) {
             const __m256 x = _mm256_load_ps(bucketValues + i + 8 * v), y = _mm256_load_ps(bucketValues + i + 8 * v + 8);
             low = _mm256_min_ps(x, low);
@@ -255,9 +284,9 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
       for (uint32_t j = 0; j < 8; ++j) {
         if (!(zeroEnds & (1 << j))) continue;
         bool negativeZero = false, positiveZero = false;
-        for (uint32_t i = 0; i < e.q; ++i) {
-          negativeZero |= floatBits(values[j * e.q + i]) == 0x80000000u;
-          positiveZero |= floatBits(values[j * e.q + i]) == 0;
+        for (uint32_t i = 0; i < q; ++i) {
+          negativeZero |= floatBits(values[j * q + i]) == 0x80000000u;
+          positiveZero |= floatBits(values[j * q + i]) == 0;
         }
         if (low[j] == 0.0f) low[j] = negativeZero ? -0.0f : 0.0f;
         if (high[j] == 0.0f) high[j] = positiveZero ? 0.0f : -0.0f;
@@ -267,7 +296,7 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
     }
     const __m256i lo = bf16RoundDownAvx2(_mm256_castps_si256(minimum));
     const __m256i hi = bf16RoundUpAvx2(_mm256_castps_si256(maximum));
-    const uint32_t firstBucket = group / e.q;
+    const uint32_t firstBucket = group / q;
     _mm_storeu_si128(reinterpret_cast<__m128i*>(e.errorMin + firstBucket),
                      _mm_packus_epi32(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1)));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(e.errorMax + firstBucket),
@@ -285,7 +314,7 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
     if (wholeChunks) {
       for (uint32_t j = 0; j < 8; ++j) {
         const __m256 bucketLow = _mm256_set1_ps(lows[j]), bucketUnit = _mm256_set1_ps(units[j]);
-        for (uint32_t i = j * e.q; i < (j + 1) * e.q; i += 32)
+        for (uint32_t i = j * q; i < (j + 1) * q; i += 32)
           storeCodes32(codesOf8(values + i, bucketLow, bucketUnit), codesOf8(values + i + 8, bucketLow, bucketUnit),
                        codesOf8(values + i + 16, bucketLow, bucketUnit), codesOf8(values + i + 24, bucketLow, bucketUnit),
                        codes + i / 2);
@@ -308,8 +337,8 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
     }
   }
   // The buckets after the last group of 8.
-  for (uint32_t offset = groupEnd, b = groupEnd / e.q; offset < e.count; offset += e.q, ++b) {
-    const uint32_t size = e.count - offset < e.q ? e.count - offset : e.q;
+  for (uint32_t offset = groupEnd, b = groupEnd / q; offset < e.count; offset += q, ++b) {
+    const uint32_t size = e.count - offset < q ? e.count - offset : q;
     quantizeBucket(a + offset, size, e.codes + offset / 2, e.errorMin + b, e.errorMax + b, codeScratch);
   }
 }

@@ -90,7 +90,7 @@ MA_HOST_DEVICE uint32_t markAtLeast(const uint32_t* keys, uint32_t count, uint32
 // says how far the top of the block moved, and the next aim corrects for it: error feedback
 // lifts the keys that were not taken from step to step, so with a steady gradient the hint
 // from last step's ranking admits twice the elements it aimed at.
-constexpr uint32_t kTopkAimMin = 5, kTopkAimMax = 15, kTopkAimFirst = 8;
+constexpr uint32_t kTopkAimMin = 3, kTopkAimMax = 15, kTopkAimFirst = 8;
 
 MA_HOST_DEVICE uint32_t hintThreshold(uint32_t hint) { return hint & ~15u; }
 MA_HOST_DEVICE uint32_t hintAim(uint32_t hint) { return hint & 15u; }
@@ -99,7 +99,7 @@ MA_HOST_DEVICE uint32_t hintAim(uint32_t hint) { return hint & 15u; }
 // keys reached the threshold of a hint that aimed at `aim` (0: there was no hint).
 MA_HOST_DEVICE uint32_t nextTopkAim(uint32_t aim, uint32_t marked, uint32_t keep) {
   if (aim == 0) return kTopkAimFirst;
-  if (marked < keep) return aim + 4 < kTopkAimMax ? aim + 4 : kTopkAimMax;
+  if (marked < keep) return aim + 2 < kTopkAimMax ? aim + 2 : kTopkAimMax;
   const uint64_t next = (3 * uint64_t(aim) * keep + marked) / (2 * uint64_t(marked));
   return next < kTopkAimMin ? kTopkAimMin : next > kTopkAimMax ? kTopkAimMax : uint32_t(next);
 }

@@ -1,0 +1,201 @@
+// The CPU kernel's fast paths against the model of docs/algorithm.md, bit for bit, over many
+// steps at real block sizes: the Top-K hint carried from step to step (kept, missed and marked
+// again lower, missed with a zero block, overshot by a rising block), the histogram selection
+// among candidates (exact ties, few distinct values), every shape of the vector passes (Q = 64,
+// Q a multiple of 64, of 8 only, not of 8; partial last blocks and buckets), the f16 and bf16
+// paths and the dense (weight decay, alpha) and NaN paths. Each case runs here (the AVX2 build
+// where the CPU has it) and in a child process forced onto the baseline build.
+
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { createMicroAdamState, microAdamStep } from "../lib";
+import type { Dtype, Tensor } from "../lib/types";
+import {
+  MODEL_CONFIG_DEFAULTS,
+  ModelConfig,
+  ModelTensor,
+  createModelState,
+  modelHyperparameters,
+  modelStep,
+} from "./reference/microadam-model";
+import { f32Bits, f32ToBf16, f32ToF16 } from "./reference/numeric";
+import { Random } from "./reference/random";
+
+interface PathCase {
+  label: string;
+  seed: number;
+  numel: number;
+  topkBlockSize?: number;
+  quantBlockSize?: number;
+  window: number;
+  density: number;
+  paramDtype: Dtype;
+  gradDtype: Dtype;
+  steps: number;
+  weightDecay?: number;
+  alpha?: number;
+  /** Steps (0-based) whose gradient gets a NaN and an Inf (with nonFinite: 'ignore'). */
+  nonFiniteSteps?: number[];
+}
+
+const CASES: PathCase[] = [
+  { label: "defaults, partial last block", seed: 1, numel: 5 * 4096 + 1234, window: 4, density: 0.01, paramDtype: "f32", gradDtype: "f32", steps: 36 },
+  { label: "Q = 128, m = 10, 2%", seed: 2, numel: 3 * 4096 + 700, quantBlockSize: 128, window: 10, density: 0.02, paramDtype: "f32", gradDtype: "bf16", steps: 30 },
+  { label: "Q = 16, B = 1024", seed: 3, numel: 6 * 1024 + 77, topkBlockSize: 1024, quantBlockSize: 16, window: 3, density: 0.05, paramDtype: "bf16", gradDtype: "f32", steps: 30 },
+  { label: "Q = 24, B = 3072", seed: 4, numel: 4 * 3072 + 500, topkBlockSize: 3072, quantBlockSize: 24, window: 5, density: 0.01, paramDtype: "f32", gradDtype: "f32", steps: 30 },
+  { label: "Q = 6, B = 96", seed: 5, numel: 40 * 96 + 13, topkBlockSize: 96, quantBlockSize: 6, window: 3, density: 0.1, paramDtype: "f16", gradDtype: "f16", steps: 24 },
+  { label: "f16 gradients, weight decay and alpha", seed: 6, numel: 3 * 4096 + 99, window: 4, density: 0.01, paramDtype: "bf16", gradDtype: "f16", steps: 24, weightDecay: 0.05, alpha: 0.3 },
+  { label: "NaN and Inf under 'ignore'", seed: 7, numel: 2 * 4096 + 64, window: 3, density: 0.01, paramDtype: "f32", gradDtype: "f32", steps: 16, nonFiniteSteps: [5, 9] },
+];
+
+/**
+ * Gradients whose blocks behave differently from step to step: a steady Gaussian block, one that
+ * collapses (hint misses) and recovers (hint overshoots), one of exact ties, one with few
+ * distinct values, one that is all zeros for a while.
+ */
+function gradientValues(rng: Random, c: PathCase, step: number, B: number): Float32Array {
+  const out = new Float32Array(c.numel);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  for (let i = 0; i < c.numel; i++) {
+    const block = Math.floor(i / B);
+    const scale = 1e-3 * (1 + (block % 3));
+    switch (block % 6) {
+      case 0:
+        out[i] = scale * gauss();
+        break;
+      case 1: // collapses at step 8 and 20, recovers after
+        out[i] = scale * gauss() * (step === 8 || step === 20 ? 1e-4 : step === 9 || step === 21 ? 1e3 : 1);
+        break;
+      case 2: // exact ties in |g|
+        out[i] = (rng.chance(0.5) ? -1 : 1) * scale * (1 + (i % 3));
+        break;
+      case 3: // few distinct values
+        out[i] = scale * Math.round(gauss() * 2) / 2;
+        break;
+      case 4: // zeros for a while
+        out[i] = step >= 6 && step < 12 ? 0 : scale * gauss();
+        break;
+      default: // heavy tail
+        out[i] = scale * gauss() * Math.exp(3 * gauss());
+    }
+  }
+  if (c.nonFiniteSteps?.includes(step)) {
+    out[rng.int(0, c.numel - 1)] = NaN;
+    out[rng.int(0, c.numel - 1)] = -Infinity;
+  }
+  return out;
+}
+
+function encode(values: Float32Array, dtype: Dtype): ModelTensor {
+  if (dtype === "f32") return { data: Float32Array.from(values), dtype };
+  const bits = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) bits[i] = dtype === "bf16" ? f32ToBf16(values[i]) : f32ToF16(values[i]);
+  return { data: bits, dtype };
+}
+
+const publicTensor = (t: ModelTensor): Tensor =>
+  t.dtype === "f32" ? (t.data as Float32Array) : { data: t.data as Uint16Array, dtype: t.dtype };
+
+function stepOptions(c: PathCase, step: number) {
+  return {
+    lr: 1e-2 * (1 + (step % 5) / 5),
+    weightDecay: c.weightDecay !== undefined && step % 2 === 0 ? c.weightDecay : undefined,
+    alpha: c.alpha !== undefined && step % 3 !== 0 ? c.alpha : undefined,
+    nonFinite: c.nonFiniteSteps ? ("ignore" as const) : undefined,
+  };
+}
+
+/** Runs the case on the native engine; returns a digest of params and state after each step. */
+export function nativeDigests(c: PathCase): string[] {
+  const B = c.topkBlockSize ?? MODEL_CONFIG_DEFAULTS.topkBlockSize;
+  const rng = new Random(c.seed);
+  const state = createMicroAdamState({ numel: c.numel, window: c.window, density: c.density, topkBlockSize: c.topkBlockSize, quantBlockSize: c.quantBlockSize });
+  const params = encode(Float32Array.from({ length: c.numel }, (_, i) => Math.sin(i) * 0.1), c.paramDtype);
+  const digests: string[] = [];
+  for (let step = 0; step < c.steps; step++) {
+    const grads = encode(gradientValues(rng, c, step, B), c.gradDtype);
+    microAdamStep(state, publicTensor(params), publicTensor(grads), stepOptions(c, step));
+    const s = state.snapshot();
+    digests.push(digest([rawBits(params), s.errorCodes, s.errorMin, s.errorMax, s.windowIndices, s.windowValues]));
+  }
+  state.dispose();
+  return digests;
+}
+
+function modelDigests(c: PathCase): string[] {
+  const B = c.topkBlockSize ?? MODEL_CONFIG_DEFAULTS.topkBlockSize;
+  const cfg: ModelConfig = {
+    ...MODEL_CONFIG_DEFAULTS,
+    numel: c.numel,
+    window: c.window,
+    density: c.density,
+    topkBlockSize: B,
+    quantBlockSize: c.quantBlockSize ?? MODEL_CONFIG_DEFAULTS.quantBlockSize,
+  };
+  const rng = new Random(c.seed);
+  const state = createModelState(cfg);
+  const params = encode(Float32Array.from({ length: c.numel }, (_, i) => Math.sin(i) * 0.1), c.paramDtype);
+  const digests: string[] = [];
+  for (let step = 0; step < c.steps; step++) {
+    const grads = encode(gradientValues(rng, c, step, B), c.gradDtype);
+    const options = stepOptions(c, step);
+    modelStep(cfg, state, params, grads, modelHyperparameters({ ...options, nonFinite: options.nonFinite ?? "skip" }));
+    digests.push(digest([rawBits(params), state.errorCodes, state.errorMin, state.errorMax, state.windowIndices, state.windowValues]));
+  }
+  return digests;
+}
+
+function rawBits(t: ModelTensor): Uint32Array | Uint16Array {
+  if (t.dtype !== "f32") return t.data as Uint16Array;
+  const bits = new Uint32Array(t.data.length);
+  // f32 NaN payloads are not part of the contract: every NaN is compared as one pattern.
+  for (let i = 0; i < bits.length; i++) bits[i] = Number.isNaN(t.data[i]) ? 0x7fc00000 : f32Bits(t.data[i]);
+  return bits;
+}
+
+/** FNV-1a over the arrays' elements. */
+function digest(arrays: ArrayLike<number>[]): string {
+  let h = 0x811c9dc5;
+  for (const array of arrays) {
+    h = Math.imul(h ^ array.length, 0x01000193) >>> 0;
+    for (let i = 0; i < array.length; i++) h = Math.imul(h ^ array[i], 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
+/** The baseline build's digests, from a child process started with MICROADAM_NO_AVX2=1. */
+function baselineDigests(): Record<string, string[]> {
+  const script = `
+    const { nativeDigests, KERNEL_PATH_CASES } = require(${JSON.stringify(__filename)});
+    const out = {};
+    for (const c of KERNEL_PATH_CASES) out[c.label] = nativeDigests(c);
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+    cwd: path.join(__dirname, ".."),
+    env: { ...process.env, MICROADAM_NO_AVX2: "1" },
+    encoding: "utf8",
+    maxBuffer: 1 << 24,
+  });
+  return JSON.parse(out);
+}
+
+export const KERNEL_PATH_CASES = CASES;
+
+// The child process requires this file for nativeDigests only.
+if (typeof describe === "function") {
+  describe("the kernel's fast paths agree with the model over many steps", () => {
+    let baseline: Record<string, string[]>;
+    beforeAll(() => {
+      baseline = baselineDigests();
+    }, 120_000);
+
+    test.each(CASES.map((c) => [c.label, c] as const))("%s", (_label, c) => {
+      const expected = modelDigests(c);
+      const native = nativeDigests(c);
+      const firstDiff = (got: string[]) => got.findIndex((d, i) => d !== expected[i]);
+      expect({ build: "this process", firstDifferentStep: firstDiff(native) }).toEqual({ build: "this process", firstDifferentStep: -1 });
+      expect({ build: "baseline", firstDifferentStep: firstDiff(baseline[c.label]) }).toEqual({ build: "baseline", firstDifferentStep: -1 });
+    }, 120_000);
+  });
+}
