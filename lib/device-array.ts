@@ -109,8 +109,13 @@ export class DeviceArray {
    * Uint16Array or { data, dtype } for bf16/f16). Waits for every stream of the device first.
    */
   upload(source: Float32Array | Uint16Array | HalfTensor | Float32Tensor): void {
-    const data = isTypedArray(source, Uint16Array) ? source : hostSource(source, "source").data;
-    this.native.upload(this.checkHost(data, "source"));
+    let data: unknown = source;
+    if (!isTypedArray(source, Uint16Array) && !isTypedArray(source, Float32Array)) {
+      const host = hostSource(source, "source");
+      if (host.dtype !== this.dtype) throw typeError("source.dtype", `'${this.dtype}' (the DeviceArray's dtype)`, host.dtype);
+      data = host.data;
+    }
+    this.native.upload(this.checkHost(data as Float32Array | Uint16Array, "source"));
   }
 
   /**

@@ -415,6 +415,10 @@ onGpu("on a CUDA device", () => {
       expect(bytes(into).equals(bytes(other))).toBe(true);
       expect(() => a.upload(new Float32Array(5) as never)).toThrow(dtype === "f32" ? RangeError : TypeError);
       expect(() => a.download(new Float64Array(1001) as never)).toThrow(TypeError);
+      if (dtype !== "f32")
+        expect(() => a.upload({ data: new Uint16Array(1001), dtype: dtype === "bf16" ? "f16" : "bf16" })).toThrow(
+          `Expected '${dtype}' (the DeviceArray's dtype) for source.dtype but received "${dtype === "bf16" ? "f16" : "bf16"}" of type string`,
+        );
       a.free();
       a.free(); // idempotent
       expect(a.freed).toBe(true);
