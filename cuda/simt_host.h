@@ -49,31 +49,31 @@ inline thread_local microadam::simt::Dim3 threadIdx, blockIdx, blockDim, gridDim
 
 inline void __syncthreads() { microadam::simt::currentBlock->barrier.arrive_and_wait(); }
 
-// Full-warp butterfly shuffle: every lane publishes its value, the warp meets, every lane reads
-// its partner's, the warp meets again before the slots are reused.
-inline uint32_t __shfl_xor_sync(unsigned mask, uint32_t value, uint32_t laneMask) {
+namespace microadam::simt {
+// One full-warp exchange: every lane publishes its value, the warp meets, every lane reads the
+// slot of `sourceLane(lane)`, the warp meets again before the slots are reused.
+template <typename SourceLane>
+uint32_t warpExchange(unsigned mask, uint32_t value, SourceLane sourceLane) {
   if (mask != 0xFFFFFFFFu) throw std::logic_error("simt harness: only full-warp shuffles are emulated");
-  auto* block = microadam::simt::currentBlock;
+  BlockContext* block = currentBlock;
   const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   std::atomic_ref<uint32_t>(block->warpSlots[threadIdx.x]).store(value, std::memory_order_relaxed);
   block->warpBarriers[warp]->arrive_and_wait();
   const uint32_t other =
-      std::atomic_ref<uint32_t>(block->warpSlots[warp * 32 + (lane ^ (laneMask & 31u))]).load(std::memory_order_relaxed);
+      std::atomic_ref<uint32_t>(block->warpSlots[warp * 32 + sourceLane(lane)]).load(std::memory_order_relaxed);
   block->warpBarriers[warp]->arrive_and_wait();
   return other;
 }
+}  // namespace microadam::simt
 
-// Full-warp shuffle up: lane l reads lane l - delta (its own value when l < delta).
+// Butterfly: lane l reads lane l ^ laneMask.
+inline uint32_t __shfl_xor_sync(unsigned mask, uint32_t value, uint32_t laneMask) {
+  return microadam::simt::warpExchange(mask, value, [&](uint32_t lane) { return lane ^ (laneMask & 31u); });
+}
+
+// Up: lane l reads lane l - delta (its own value when l < delta).
 inline uint32_t __shfl_up_sync(unsigned mask, uint32_t value, uint32_t delta) {
-  if (mask != 0xFFFFFFFFu) throw std::logic_error("simt harness: only full-warp shuffles are emulated");
-  auto* block = microadam::simt::currentBlock;
-  const uint32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  std::atomic_ref<uint32_t>(block->warpSlots[threadIdx.x]).store(value, std::memory_order_relaxed);
-  block->warpBarriers[warp]->arrive_and_wait();
-  const uint32_t source = lane >= delta ? lane - delta : lane;
-  const uint32_t other = std::atomic_ref<uint32_t>(block->warpSlots[warp * 32 + source]).load(std::memory_order_relaxed);
-  block->warpBarriers[warp]->arrive_and_wait();
-  return other;
+  return microadam::simt::warpExchange(mask, value, [&](uint32_t lane) { return lane >= delta ? lane - delta : lane; });
 }
 
 inline int __popc(uint32_t x) { return __builtin_popcount(x); }

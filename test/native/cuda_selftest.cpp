@@ -21,57 +21,12 @@
 #include "cuda/device_buffer.h"
 #include "cuda/device_probe.h"
 #include "cuda/device_state.h"
+#include "test_support.h"
 
 using namespace microadam;
+using namespace microadam::native_test;
 
 namespace {
-
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-  } else {
-    ++failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-  std::fflush(stdout);
-}
-
-struct Snapshot {
-  uint64_t step = 0;
-  std::vector<uint8_t> codes;
-  std::vector<uint16_t> mins, maxs, indices, values;
-  explicit Snapshot(const OptimizerState& s) {
-    const StateLayout& l = s.layout();
-    const uint64_t w = uint64_t(l.config().window) * l.rowLength();
-    codes.resize(l.codeBytes());
-    mins.resize(l.bucketCount());
-    maxs.resize(l.bucketCount());
-    indices.resize(w);
-    values.resize(w);
-    s.copyTo(SnapshotTarget{codes.data(), mins.data(), maxs.data(), indices.data(), values.data()});
-    step = s.step();
-  }
-  bool operator==(const Snapshot& o) const {
-    return step == o.step && codes == o.codes && mins == o.mins && maxs == o.maxs && indices == o.indices &&
-           values == o.values;
-  }
-  SnapshotView view() const {
-    return SnapshotView{step,          codes.data(),   codes.size(),   mins.data(),   mins.size(),
-                        maxs.data(),   maxs.size(),    indices.data(), indices.size(), values.data(),
-                        values.size()};
-  }
-};
-
-struct HostTensor {
-  Dtype dtype;
-  uint64_t numel;
-  std::vector<uint8_t> bytes;
-  HostTensor(Dtype d, uint64_t n) : dtype(d), numel(n), bytes(n * dtypeBytes(d)) {}
-  TensorView view() { return TensorView{bytes.data(), numel, dtype, false}; }
-  void set(uint64_t i, float v) { storeElement(bytes.data(), dtype, i, v); }
-};
 
 float drawGradient(std::mt19937& rng, bool hostile) {
   std::normal_distribution<float> normal;
@@ -166,15 +121,6 @@ void runCase(const Case& c, int moveAt = 0) {
   check(same, c.name + (same ? "" : " (first difference at step " + std::to_string(firstDiff) + ")"));
 }
 
-StateConfig config(uint32_t window, double density, uint32_t topkBlockSize, uint32_t quantBlockSize) {
-  StateConfig c;
-  c.window = window;
-  c.density = density;
-  c.topkBlockSize = topkBlockSize;
-  c.quantBlockSize = quantBlockSize;
-  return c;
-}
-
 void testNonFinitePolicies() {
   StateConfig c = config(3, 0.05, 256, 16);
   c.numel = 1000;
@@ -258,8 +204,7 @@ int main(int argc, char** argv) {
                        false});
     if (quick) {
       testNonFinitePolicies();
-      std::printf("%d passed, %d failed\n", passed, failed);
-      return failed == 0 ? 0 : 1;
+      return tally.finish();
     }
     runCase(Case{"odd sizes, 12 tensors, no decay", {1, 2, 3, 31, 64, 65, 255, 4095, 4096, 4097, 10007, 65537},
                  config(4, 0.02, 512, 32), Dtype::F32, Dtype::F32, 0.0, 0.0, 25, true, false});
@@ -279,6 +224,5 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     check(false, std::string("unexpected exception: ") + e.what());
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return tally.finish();
 }

@@ -17,20 +17,12 @@
 #include "core/numeric.h"
 #include "core/thread_pool.h"
 #include "core/topk_select.h"
+#include "test_support.h"
 
 using namespace microadam;
+using microadam::native_test::check;
 
 namespace {
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-  } else {
-    ++failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 StateConfig smallConfig(uint64_t numel) {
   StateConfig c;
@@ -194,6 +186,5 @@ int main() {
   testBucketRange();
   testNonFinite();
   testThreadIndependence();
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return microadam::native_test::tally.finish();
 }

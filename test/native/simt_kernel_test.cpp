@@ -16,48 +16,12 @@
 #include "core/state.h"
 #include "cuda/fused_step_kernel.cuh"
 #include "cuda/step_plan.h"
+#include "test_support.h"
 
 using namespace microadam;
+using namespace microadam::native_test;
 
 namespace {
-
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-  } else {
-    ++failed;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
-
-struct HostTensor {
-  Dtype dtype;
-  std::vector<uint8_t> bytes;
-  uint64_t numel;
-  HostTensor(Dtype d, uint64_t n) : dtype(d), bytes(n * dtypeBytes(d)), numel(n) {}
-  TensorView view() { return TensorView{bytes.data(), numel, dtype}; }
-  void set(uint64_t i, float v) { storeElement(bytes.data(), dtype, i, v); }
-};
-
-std::vector<uint8_t> snapshotBytes(const HostState& s) {
-  const StateLayout& l = s.layout();
-  const uint64_t w = uint64_t(l.config().window) * l.rowLength();
-  std::vector<uint8_t> codes(l.codeBytes());
-  std::vector<uint16_t> mins(l.bucketCount()), maxs(l.bucketCount()), idx(w), val(w);
-  s.copyTo(SnapshotTarget{codes.data(), mins.data(), maxs.data(), idx.data(), val.data()});
-  std::vector<uint8_t> out(codes);
-  auto append = [&](const std::vector<uint16_t>& v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-    out.insert(out.end(), p, p + 2 * v.size());
-  };
-  append(mins);
-  append(maxs);
-  append(idx);
-  append(val);
-  return out;
-}
 
 kernels::StateBuffers buffersOf(HostState& s) {
   return kernels::StateBuffers{s.errorCodes(), s.errorMin(), s.errorMax(), s.windowIndices(), s.windowValues()};
@@ -141,7 +105,7 @@ void runCase(const Case& c) {
     cpuStep(steps, NonFinitePolicy::Ignore);
     kernelStep(gpuPointers, gpuParams, grads, hyper, c.threads);
     for (size_t i = 0; i < c.sizes.size(); ++i) {
-      if (cpuParams[i].bytes != gpuParams[i].bytes || snapshotBytes(*cpuStates[i]) != snapshotBytes(*gpuStates[i]) ||
+      if (cpuParams[i].bytes != gpuParams[i].bytes || !(Snapshot(*cpuStates[i]) == Snapshot(*gpuStates[i])) ||
           cpuStates[i]->step() != gpuStates[i]->step()) {
         same = false;
         firstDiff = t + 1;
@@ -149,15 +113,6 @@ void runCase(const Case& c) {
     }
   }
   check(same, c.name + (same ? "" : " (first difference at step " + std::to_string(firstDiff) + ")"));
-}
-
-StateConfig config(uint32_t window, double density, uint32_t topkBlockSize, uint32_t quantBlockSize) {
-  StateConfig c;
-  c.window = window;
-  c.density = density;
-  c.topkBlockSize = topkBlockSize;
-  c.quantBlockSize = quantBlockSize;
-  return c;
 }
 
 void testDtypePairs(uint32_t threads) {
@@ -226,6 +181,5 @@ int main(int argc, char** argv) {
     testShapes(256);
     testDefaults();
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return tally.finish();
 }
