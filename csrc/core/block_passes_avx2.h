@@ -94,8 +94,9 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
     for (uint32_t line = 0; line < kParamBytes; ++line) __builtin_prefetch(paramLines + 64 * line, 1, 3);
     paramLines += 64 * kParamBytes;
     if (nextLines) {
-      for (uint32_t line = 0; line < sizeof(*grads); ++line) __builtin_prefetch(nextLines + 64 * line, 0, 3);
-      __builtin_prefetch(nextCodes, 0, 3);
+      // To L2 only (prefetcht1): the lines are needed a block later, and L1 stays for this block.
+      for (uint32_t line = 0; line < sizeof(*grads); ++line) __builtin_prefetch(nextLines + 64 * line, 0, 2);
+      __builtin_prefetch(nextCodes, 0, 2);
       nextLines += 64 * sizeof(*grads);
       nextCodes += 32;
     }
@@ -393,16 +394,24 @@ uint32_t accumulateWindowListedAvx2(const WindowBlock& block, uint64_t step, uin
   return uint32_t(listed);
 }
 
-// namedDirectionsReference, eight named indices at a time (M and W gathered).
+// namedDirectionsReference, eight named indices at a time: their (M, W) pairs loaded 8 bytes
+// each and unzipped (faster than two gathers on the CPUs measured).
 void namedDirectionsAvx2(const uint16_t* named, uint32_t count, const float* moments, float c1, float c2, float eps,
                          float* direction) {
   const __m256 c1v = _mm256_set1_ps(c1), c2v = _mm256_set1_ps(c2), epsv = _mm256_set1_ps(eps);
+  auto pairOf = [moments](uint32_t idx) {
+    return _mm_castsi128_pd(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(moments + 2 * idx)));
+  };
   uint32_t n = 0;
   for (; n + 8 <= count; n += 8) {
-    const __m256i idx = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(named + n)));
-    const __m256i twice = _mm256_add_epi32(idx, idx);
-    const __m256 moment1 = _mm256_i32gather_ps(moments, twice, 4);
-    const __m256 moment2 = _mm256_i32gather_ps(moments + 1, twice, 4);
+    const uint16_t* i = named + n;
+    // [M0 W0 M1 W1 | M4 W4 M5 W5] and [M2 W2 M3 W3 | M6 W6 M7 W7]
+    const __m256 front = _mm256_castpd_ps(_mm256_set_m128d(_mm_unpacklo_pd(pairOf(i[4]), pairOf(i[5])),
+                                                           _mm_unpacklo_pd(pairOf(i[0]), pairOf(i[1]))));
+    const __m256 back = _mm256_castpd_ps(_mm256_set_m128d(_mm_unpacklo_pd(pairOf(i[6]), pairOf(i[7])),
+                                                          _mm_unpacklo_pd(pairOf(i[2]), pairOf(i[3]))));
+    const __m256 moment1 = _mm256_shuffle_ps(front, back, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 moment2 = _mm256_shuffle_ps(front, back, _MM_SHUFFLE(3, 1, 3, 1));
     _mm256_storeu_ps(direction + n, _mm256_div_ps(_mm256_mul_ps(c1v, moment1),
                                                   _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(c2v, moment2)), epsv)));
   }

@@ -121,12 +121,23 @@ template <class KeyOf>
 MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_t count, uint32_t keep,
                                      uint32_t threshold, uint32_t maxKey, uint32_t aim, uint64_t* ranked,
                                      uint32_t* bins, uint16_t* selected) {
+  // The candidates, in index order. In a whole word, up to four without a branch (once the
+  // word runs out, the last element of the word is read and written one past the candidates,
+  // where the next candidate lands), the rest of a denser word in a loop.
   uint32_t n = 0;
-  for (uint32_t w = 0; w < markWords(count); ++w)
-    for (uint64_t bits = marks[w]; bits != 0; bits &= bits - 1) {
+  for (uint32_t w = 0; w < markWords(count); ++w) {
+    uint64_t bits = marks[w];
+    for (uint32_t j = 0; j < 4 && 64 * (w + 1) <= count; ++j) {
+      const uint32_t i = 64 * w + uint32_t(__builtin_ctzll(bits | (uint64_t(1) << 63)));
+      ranked[n] = topkRank(keyOf(i), i);
+      n += uint32_t(bits != 0);
+      bits &= bits - 1;
+    }
+    for (; bits != 0; bits &= bits - 1) {
       const uint32_t i = 64 * w + uint32_t(__builtin_ctzll(bits));
       ranked[n++] = topkRank(keyOf(i), i);
     }
+  }
   // Bins of width 2^shift from `low`: the keep-th key is in bin `bin`, `above` keys above it.
   const uint32_t low = threshold;
   auto shiftFor = [](uint32_t range) {
