@@ -157,6 +157,26 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
       dequantizeBlock<P, G>(grads + begin, errors, hinted ? threshold : 0, params + begin,
                             block + 1 < layout.blockCount() && layout.blockSize(block + 1) == count, scratch);
 
+  // The small scattered pieces of state the next block (most likely this thread's next) starts
+  // with, its window rows and bucket ranges, asked into L2 now (its gradient and codes are asked
+  // for by dequantizeBlock): otherwise each is a miss that a pass waits on.
+  if (block + 1 < layout.blockCount()) {
+    const uint32_t nextKeep = layout.blockKeep(block + 1);
+    const uint64_t rows = step < window ? step : window;
+    auto askLines = [](const void* from, uint64_t bytes) {
+      const char* p = static_cast<const char*>(from);
+      for (uint64_t offset = 0; offset < bytes + 63; offset += 64) __builtin_prefetch(p + offset, 0, 2);
+    };
+    for (uint64_t r = 0; r < rows; ++r) {
+      askLines(state.windowIndices() + r * K + slot0 + keep, nextKeep * sizeof(uint16_t));
+      askLines(state.windowValues() + r * K + slot0 + keep, nextKeep * sizeof(uint16_t));
+    }
+    const uint64_t nextBuckets = (layout.blockSize(block + 1) + q - 1) / q;
+    const uint64_t buckets = (count + q - 1) / q;
+    askLines(errors.errorMin + buckets, nextBuckets * sizeof(uint16_t));
+    askLines(errors.errorMax + buckets, nextBuckets * sizeof(uint16_t));
+  }
+
   // 2. Top-K into row r = (t-1) mod m; the selected a become 0.
   const uint64_t row = (step - 1) % window;
   uint16_t* rowIndices = state.windowIndices() + row * K + slot0;
