@@ -22,7 +22,7 @@ export interface MicroAdamOptions {
   density?: number;
   topkBlockSize?: number;
   quantBlockSize?: number;
-  /** Where every state lives: 'cpu', 'cuda' or 'auto' (default: CUDA when a device is usable). */
+  /** Where every state lives: 'cpu' (the default), 'cuda', or 'auto' (CUDA when a device is usable). */
   device?: Device;
   /** The CUDA device of the states. Default 0. */
   deviceIndex?: number;
@@ -54,7 +54,7 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
       density: o.density ?? STATE_DEFAULTS.density,
       topkBlockSize: o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize,
       quantBlockSize: o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize,
-      device: o.device ?? "auto",
+      device: o.device ?? "cpu",
       deviceIndex: o.deviceIndex,
     };
     // Layout errors name options.<key>, once; 'auto' is resolved once, for every state.

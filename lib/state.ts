@@ -31,7 +31,7 @@ export function resolveStateConfig(options: unknown, name = "options"): MicroAda
   if (topkBlockSize % quantBlockSize !== 0)
     throw rangeError(`${name}.topkBlockSize`, `a multiple of quantBlockSize (${quantBlockSize})`, topkBlockSize);
   const deviceIndex = o.deviceIndex === undefined ? undefined : requireInteger(o.deviceIndex, `${name}.deviceIndex`, 0, 65535);
-  const device = resolveDevice(o.device ?? "auto", `${name}.device`, deviceIndex ?? 0, `${name}.deviceIndex`, topkBlockSize);
+  const device = resolveDevice(o.device ?? "cpu", `${name}.device`, deviceIndex ?? 0, `${name}.deviceIndex`, topkBlockSize);
   const config: MicroAdamStateConfig = { numel, window, density, topkBlockSize, quantBlockSize, device };
   if (device === "cuda") config.deviceIndex = deviceIndex ?? 0;
   return config;

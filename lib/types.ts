@@ -38,7 +38,7 @@ export interface DeviceTensor {
  */
 export type StepTensor = Tensor | DeviceTensor | DeviceArray;
 
-/** Where a state lives: 'auto' is CUDA when a device is usable, else the CPU. */
+/** Where a state lives: 'auto' is CUDA when a device is usable, else the CPU. The default is 'cpu'. */
 export type Device = "cpu" | "cuda" | "auto";
 
 /** What a step does with a gradient that holds NaN or ±Inf. */
@@ -56,7 +56,11 @@ export interface MicroAdamStateOptions {
   topkBlockSize?: number;
   /** Q: elements per quantization bucket of the error feedback. Default 64. */
   quantBlockSize?: number;
-  /** Default 'auto'. */
+  /**
+   * Default 'cpu': typed arrays stay where they are. 'cuda' (or 'auto' where a device is usable)
+   * puts the state in device memory, for device tensors; typed arrays then cross to the device
+   * and back every step.
+   */
   device?: Device;
   /** The CUDA device a CUDA state lives on. Default 0. */
   deviceIndex?: number;

@@ -109,15 +109,16 @@ describe("on every machine", () => {
     }
   });
 
-  test("'auto' is CUDA exactly when a device is usable; 'cpu' is the CPU", () => {
-    const auto = createMicroAdamState({ numel: 10 });
+  test("'auto' is CUDA exactly when a device is usable; 'cpu' (the default) is the CPU", () => {
+    const auto = createMicroAdamState({ numel: 10, device: "auto" });
     expect(auto.device).toBe(usable ? "cuda" : "cpu");
-    expect(createMicroAdamState({ numel: 10, device: "auto" }).device).toBe(auto.device);
-    const cpu = createMicroAdamState({ numel: 10, device: "cpu" });
-    expect(cpu.device).toBe("cpu");
-    expect(cpu.deviceIndex).toBeUndefined();
-    expect(cpu.native.device).toBe("cpu");
-    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3 }).device).toBe(auto.device);
+    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3, device: "auto" }).device).toBe(auto.device);
+    for (const cpu of [createMicroAdamState({ numel: 10 }), createMicroAdamState({ numel: 10, device: "cpu" })]) {
+      expect(cpu.device).toBe("cpu");
+      expect(cpu.deviceIndex).toBeUndefined();
+      expect(cpu.native.device).toBe("cpu");
+    }
+    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3 }).device).toBe("cpu");
     expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3, device: "cpu" }).device).toBe("cpu");
   });
 

@@ -91,7 +91,7 @@ export function stateFromCheckpoint<S extends CheckpointableState>(
 ): S {
   const o = requireObject(options ?? {}, "options");
   rejectUnknownKeys(o, "options", ["device", "deviceIndex"]);
-  const device = requireOneOf(o.device ?? "auto", "options.device", ["cpu", "cuda", "auto"] as const);
+  const device = requireOneOf(o.device ?? "cpu", "options.device", ["cpu", "cuda", "auto"] as const);
   const deviceIndex = o.deviceIndex as number | undefined; // checked by create
   const { layout, snapshot } = decodeStateCheckpoint(bytes, where);
   const config: Omit<MicroAdamStateConfig, "device"> = {
