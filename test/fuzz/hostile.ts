@@ -24,6 +24,9 @@ export type Recipe =
   | { k: "typed"; type: TypedName; length: LengthSpec; backing: Backing }
   | { k: "tensor"; dtype: Recipe; data: Recipe }
   | { k: "state"; which: StateKind }
+  // A device tensor record ({ ptr, numel, dtype, device }): without a GPU (and for CPU states
+  // everywhere) it must be refused, whatever its fields hold.
+  | { k: "deviceTensor"; ptr: Recipe; numel: Recipe; dtype: Recipe; device: Recipe }
   | { k: "throwingGetter" }
   | { k: "proxy" }
   // An array whose elements are getters: reading one detaches or shrinks a buffer built earlier
@@ -79,6 +82,16 @@ export const hostile: fc.Arbitrary<Recipe> = fc.letrec<{ value: Recipe }>((tie) 
     fc.record({ k: fc.constant("tensor" as const), dtype: tie("value"), data: tie("value") }),
     fc.record({ k: fc.constant("tensor" as const), dtype: fc.constantFrom<Recipe>({ k: "string", v: "bf16" }, { k: "string", v: "f16" }, { k: "string", v: "f32" }), data: typedRecipe(["Float32Array", "Uint16Array"]) }),
     fc.constantFrom(...stateKinds).map((which): Recipe => ({ k: "state", which })),
+    fc.record({
+      k: fc.constant("deviceTensor" as const),
+      ptr: fc.oneof(
+        fc.constantFrom(0n, 1n, 0x7f0000000000n, 2n ** 64n - 1n, 2n ** 64n, -1n).map((v): Recipe => ({ k: "bigint", v })),
+        tie("value"),
+      ),
+      numel: fc.oneof(fc.constantFrom<Recipe>({ k: "number", v: 1 }, { k: "number", v: 100 }), tie("value")),
+      dtype: fc.oneof(fc.constantFrom<Recipe>({ k: "string", v: "f32" }, { k: "string", v: "bf16" }), tie("value")),
+      device: fc.oneof(fc.constantFrom<Recipe>({ k: "string", v: "cuda" }, { k: "string", v: "cpu" }), tie("value")),
+    }),
     fc.array(tie("value"), { maxLength: 4 }).map((items): Recipe => ({ k: "array", items })),
     fc.array(fc.tuple(fc.constantFrom("numel", "window", "density", "lr", "step", "data", "dtype", "errorCodes", "x", "0", "length"), tie("value")), { maxLength: 4 }).map(
       (entries): Recipe => ({ k: "object", entries }),
@@ -163,6 +176,8 @@ export function build(r: Recipe, ctx: BuildContext): unknown {
     case "array": return r.items.map((item) => build(item, ctx));
     case "typed": return buildTyped(r, ctx);
     case "tensor": return { data: build(r.data, ctx), dtype: build(r.dtype, ctx) };
+    case "deviceTensor":
+      return { ptr: build(r.ptr, ctx), numel: build(r.numel, ctx), dtype: build(r.dtype, ctx), device: build(r.device, ctx) };
     case "state": return ctx.states[r.which]();
     case "throwingGetter":
       return Object.defineProperty({}, "numel", { enumerable: true, get() { throw new Error("hostile getter"); } });
