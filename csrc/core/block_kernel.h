@@ -62,25 +62,30 @@ void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_
 #endif
 }
 
-// Steps 4-5 inputs: M and W at the named indices (scratch.moments), and the list of them.
+// Steps 4-5 inputs: the indices the window names (scratch.named) and their M and W
+// (scratch.moments), in slots; scratch.slotOf maps an index to its slot.
 uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
                          BlockScratch& scratch) {
+  // Every slot that can be used starts at +0.
+  const uint64_t rows = step < window ? step : window;
+  const uint64_t capacity = scratch.moments.size() / 2;  // a block has no more distinct indices
+  const uint64_t slots = rows * block.keep < capacity ? rows * block.keep : capacity;
+  float* moments = scratch.moments.data();
+  for (uint64_t i = 0; i < 2 * slots; ++i) moments[i] = 0.0f;
 #if MICROADAM_KERNEL_AVX2
-  return accumulateWindowListedAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
-                                    scratch.moments.data(), scratch.touched.data(), scratch.named.data(),
-                                    scratch.windowTerms.data());
+  return accumulateWindowCompactAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
+                                     scratch.slotOf.data(), scratch.named.data(), scratch.windowTerms.data());
 #else
-  return accumulateWindowListed(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), scratch.moments.data(),
-                                scratch.touched.data(), scratch.named.data());
+  return accumulateWindowCompact(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
+                                 scratch.slotOf.data(), scratch.named.data());
 #endif
 }
 
-void namedDirections(const uint16_t* named, uint32_t count, const float* moments, const StepScalars& s,
-                     float* direction) {
+void namedDirections(uint32_t count, const float* moments, const StepScalars& s, float* direction) {
 #if MICROADAM_KERNEL_AVX2
-  namedDirectionsAvx2(named, count, moments, s.c1, s.c2, s.eps, direction);
+  namedDirectionsAvx2(count, moments, s.c1, s.c2, s.eps, direction);
 #else
-  namedDirectionsReference(named, count, moments, s.c1, s.c2, s.eps, direction);
+  namedDirectionsReference(count, moments, s.c1, s.c2, s.eps, direction);
 #endif
 }
 
@@ -195,8 +200,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   quantizeBlock(a, errors, mayHaveNaN, scratch.codes.data());
 
   // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
-  float* moments = scratch.moments.data();
-  uint16_t* touched = scratch.touched.data();
+  const float* moments = scratch.moments.data();
+  uint16_t* slotOf = scratch.slotOf.data();
   const uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
   const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, scratch);
@@ -204,16 +209,12 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
     float* direction = scratch.namedDirection.data();
-    namedDirections(named, namedCount, moments, s, direction);
+    namedDirections(namedCount, moments, s, direction);
     auto* __restrict__ blockParams = params + begin;
-    // M and W of an index cleared with one 8-byte store (a may_alias type: they are floats).
-    typedef uint64_t __attribute__((may_alias)) MomentPair;
-    MomentPair* __restrict__ pairs = reinterpret_cast<MomentPair*>(moments);
     const float lr = s.lr;
     for (uint32_t n = 0; n < namedCount; ++n) {
       const size_t idx = named[n];
-      pairs[idx] = 0;
-      touched[idx] = 0;
+      slotOf[idx] = 0;
       const float u = direction[n];
       if (floatBits(u) == 0) continue;
       Param::store(blockParams, idx, Param::load(blockParams, idx) - lr * u);
@@ -224,9 +225,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   float* direction = scratch.direction.data();
   for (uint32_t n = 0; n < namedCount; ++n) {
     const uint16_t idx = named[n];
-    direction[idx] = adamDirection(moments[2 * idx], moments[2 * idx + 1], s.c1, s.c2, s.eps);
-    moments[2 * idx] = moments[2 * idx + 1] = 0.0f;
-    touched[idx] = 0;
+    direction[idx] = adamDirection(moments[2 * n], moments[2 * n + 1], s.c1, s.c2, s.eps);
+    slotOf[idx] = 0;
   }
   // 6. With alpha, u += alpha*deq and the error keeps (1-alpha)*deq; a holds deq, then e.
   if (s.hasAlpha) {

@@ -83,12 +83,10 @@ void quantizeBlockReference(const float* a, const BlockErrors& e, uint8_t* codeS
   }
 }
 
-// Step 5 at the named indices: direction[n] = u of element named[n] (moments as in
-// accumulateWindowListed).
-void namedDirectionsReference(const uint16_t* named, uint32_t count, const float* moments, float c1, float c2, float eps,
-                              float* direction) {
-  for (uint32_t n = 0; n < count; ++n)
-    direction[n] = adamDirection(moments[2 * named[n]], moments[2 * named[n] + 1], c1, c2, eps);
+// Step 5 at the named indices: direction[n] = u of the element in slot n (moments as in
+// accumulateWindowCompact).
+void namedDirectionsReference(uint32_t count, const float* moments, float c1, float c2, float eps, float* direction) {
+  for (uint32_t n = 0; n < count; ++n) direction[n] = adamDirection(moments[2 * n], moments[2 * n + 1], c1, c2, eps);
 }
 
 }  // namespace

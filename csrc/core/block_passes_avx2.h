@@ -344,15 +344,15 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
   }
 }
 
-// accumulateWindowListed (window_moments.h) with each row's terms p1 * v and p2 * (v * v)
+// accumulateWindowCompact (window_moments.h) with each row's terms p1 * v and p2 * (v * v)
 // computed eight slots at a time, side by side like M and W, into `terms` (2 * keep floats,
 // rounded up to whole vectors): each slot is then one 8-byte add into `moments`.
-uint32_t accumulateWindowListedAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
-                                   const float* beta1Powers, const float* beta2Powers, float* momentsOut,
-                                   uint16_t* touchedOut, uint16_t* namedOut, float* termsOut) {
+uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
+                                    const float* beta1Powers, const float* beta2Powers, float* momentsOut,
+                                    uint16_t* slotOfOut, uint16_t* namedOut, float* termsOut) {
   // Local restrict copies: the scatter loop then keeps every pointer in a register.
   float* __restrict__ moments = momentsOut;
-  uint16_t* __restrict__ touched = touchedOut;
+  uint16_t* __restrict__ slotOf = slotOfOut;
   uint16_t* __restrict__ named = namedOut;
   float* __restrict__ terms = termsOut;
   const uint32_t keep = block.keep;
@@ -382,40 +382,35 @@ uint32_t accumulateWindowListedAvx2(const WindowBlock& block, uint64_t step, uin
     const float* term = terms;
     for (const uint16_t* index = indices; index != indices + keep; ++index, term += 2) {
       const size_t idx = *index;
-      auto* pair = reinterpret_cast<__m128i*>(moments + 2 * idx);
+      const size_t known = slotOf[idx];
+      const size_t n = known != 0 ? known - 1 : listed;
+      slotOf[idx] = uint16_t(n + 1);
+      named[listed] = uint16_t(idx);
+      listed += size_t(known == 0);
+      auto* pair = reinterpret_cast<__m128i*>(moments + 2 * n);
       const __m128 sum = _mm_add_ps(_mm_castsi128_ps(_mm_loadl_epi64(pair)),
                                     _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(term))));
       _mm_storel_epi64(pair, _mm_castps_si128(sum));
-      named[listed] = uint16_t(idx);
-      listed += touched[idx] ^ 1u;
-      touched[idx] = 1;
     }
   }
   return uint32_t(listed);
 }
 
-// namedDirectionsReference, eight named indices at a time: their (M, W) pairs loaded 8 bytes
-// each and unzipped (faster than two gathers on the CPUs measured).
-void namedDirectionsAvx2(const uint16_t* named, uint32_t count, const float* moments, float c1, float c2, float eps,
-                         float* direction) {
+// namedDirectionsReference, eight slots at a time.
+void namedDirectionsAvx2(uint32_t count, const float* moments, float c1, float c2, float eps, float* direction) {
   const __m256 c1v = _mm256_set1_ps(c1), c2v = _mm256_set1_ps(c2), epsv = _mm256_set1_ps(eps);
-  auto pairOf = [moments](uint32_t idx) {
-    return _mm_castsi128_pd(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(moments + 2 * idx)));
-  };
   uint32_t n = 0;
   for (; n + 8 <= count; n += 8) {
-    const uint16_t* i = named + n;
-    // [M0 W0 M1 W1 | M4 W4 M5 W5] and [M2 W2 M3 W3 | M6 W6 M7 W7]
-    const __m256 front = _mm256_castpd_ps(_mm256_set_m128d(_mm_unpacklo_pd(pairOf(i[4]), pairOf(i[5])),
-                                                           _mm_unpacklo_pd(pairOf(i[0]), pairOf(i[1]))));
-    const __m256 back = _mm256_castpd_ps(_mm256_set_m128d(_mm_unpacklo_pd(pairOf(i[6]), pairOf(i[7])),
-                                                          _mm_unpacklo_pd(pairOf(i[2]), pairOf(i[3]))));
-    const __m256 moment1 = _mm256_shuffle_ps(front, back, _MM_SHUFFLE(2, 0, 2, 0));
-    const __m256 moment2 = _mm256_shuffle_ps(front, back, _MM_SHUFFLE(3, 1, 3, 1));
+    // [M0 W0 M1 W1 | M2 W2 M3 W3] and [M4 W4 M5 W5 | M6 W6 M7 W7] unzipped.
+    const __m256 front = _mm256_loadu_ps(moments + 2 * n), back = _mm256_loadu_ps(moments + 2 * n + 8);
+    const __m256 moment1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(front, back, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m256 moment2 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(front, back, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
     _mm256_storeu_ps(direction + n, _mm256_div_ps(_mm256_mul_ps(c1v, moment1),
                                                   _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(c2v, moment2)), epsv)));
   }
-  namedDirectionsReference(named + n, count - n, moments, c1, c2, eps, direction + n);
+  namedDirectionsReference(count - n, moments + 2 * n, c1, c2, eps, direction + n);
 }
 
 }  // namespace

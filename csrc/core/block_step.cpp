@@ -15,8 +15,8 @@ void BlockScratch::reserve(uint32_t capacity) {
   marks.assign(padded / 64, 0);
   moments.assign(2 * padded, 0.0f);
   direction.assign(padded, 0.0f);
-  touched.assign(padded, 0);
-  named.assign(padded + 64, 0);  // accumulateWindowListed writes one past the last listed index
+  slotOf.assign(padded, 0);
+  named.assign(padded + 64, 0);  // accumulateWindowCompact writes one past the last listed index
   namedDirection.assign(padded, 0.0f);
   windowTerms.assign(2 * padded + 16, 0.0f);
   bucketUnits.assign(padded / 2, 0.0f);

@@ -31,18 +31,18 @@ struct AlignedAllocator {
 template <class T>
 using ScratchArray = std::vector<T, AlignedAllocator<T>>;
 
-// Per-thread working memory for blocks of up to `capacity` elements. moments, direction and
-// touched are all zero between blocks: a block writes them only at the indices
-// its window names and clears those again, so no block pays for clearing B entries.
+// Per-thread working memory for blocks of up to `capacity` elements. direction and slotOf are
+// zero between blocks: a block writes them only at the indices its window names and clears
+// those again, so no block pays for clearing B entries.
 struct BlockScratch {
   ScratchArray<float> values;         // a, later the error e
   ScratchArray<uint32_t> keys;        // Top-K keys of a (only when the hint misses)
   ScratchArray<uint64_t> marks;       // Top-K candidate marks, one bit per element
-  ScratchArray<float> moments;        // M and W side by side: M_i at 2 i, W_i at 2 i + 1
+  ScratchArray<float> moments;        // M and W of each named slot, side by side
   ScratchArray<float> direction;      // u at the named indices (general path)
-  ScratchArray<uint16_t> touched;     // 1 at the indices the window names
-  ScratchArray<uint16_t> named;       // the indices the window names, each once
-  ScratchArray<float> namedDirection; // u of named[n] (sparse path)
+  ScratchArray<uint16_t> slotOf;      // slot + 1 of each index the window names, else 0
+  ScratchArray<uint16_t> named;       // the indices the window names, each once, by slot
+  ScratchArray<float> namedDirection; // u of each slot (sparse path)
   ScratchArray<float> windowTerms;    // p1 * v and p2 * v * v of one window row, side by side
   ScratchArray<float> bucketUnits;    // u_b of the block's buckets
   ScratchArray<float> bucketLows;     // lo_b as float

@@ -39,14 +39,15 @@ MA_HOST_DEVICE void accumulateWindow(const WindowBlock& block, uint64_t step, ui
   }
 }
 
-// accumulateWindow with M and W side by side (moments[2 i] = M_i, moments[2 i + 1] = W_i, zero on
-// entry at every named index), that also lists each named index once, in the order first named,
-// in `named` (room for one more than the distinct indices); returns how many. Branch-free: each
-// slot writes its index at the end of the list, which grows only where the index was not yet
-// marked in `touched`.
-MA_HOST_DEVICE uint32_t accumulateWindowListed(const WindowBlock& block, uint64_t step, uint32_t window,
-                                               const float* beta1Powers, const float* beta2Powers, float* moments,
-                                               uint16_t* touched, uint16_t* named) {
+// accumulateWindow into a compact list: each index the window names gets a slot, in the order
+// first named; named[n] is the index of slot n, and moments[2 n] and moments[2 n + 1] its M and
+// W (zero on entry for every slot that will be used). slotOf[idx] is 0 for an index not yet
+// named and n + 1 once it has slot n; it is 0 on entry everywhere, and the caller clears it
+// again at the named indices. Returns how many were named. Branch-free: each slot's index is
+// written at the end of the list, which grows only where the index is new.
+MA_HOST_DEVICE uint32_t accumulateWindowCompact(const WindowBlock& block, uint64_t step, uint32_t window,
+                                                const float* beta1Powers, const float* beta2Powers, float* moments,
+                                                uint16_t* slotOf, uint16_t* named) {
   const uint64_t rows = step < window ? step : window;
   uint32_t listed = 0;
   uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
@@ -58,11 +59,13 @@ MA_HOST_DEVICE uint32_t accumulateWindowListed(const WindowBlock& block, uint64_
     for (uint32_t slot = 0; slot < block.keep; ++slot) {
       const float v = bf16ToFloat(values[slot]);
       const uint32_t idx = indices[slot];
-      moments[2 * idx] = moments[2 * idx] + p1 * v;
-      moments[2 * idx + 1] = moments[2 * idx + 1] + p2 * (v * v);
+      const uint32_t known = slotOf[idx];
+      const uint32_t n = known != 0 ? known - 1 : listed;
+      slotOf[idx] = uint16_t(n + 1);
       named[listed] = uint16_t(idx);
-      listed += 1u - touched[idx];
-      touched[idx] = 1;
+      listed += uint32_t(known == 0);
+      moments[2 * n] = moments[2 * n] + p1 * v;
+      moments[2 * n + 1] = moments[2 * n + 1] + p2 * (v * v);
     }
   }
   return listed;
