@@ -91,7 +91,9 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
   const uint8_t* nextCodes = codes + count / 2;
   uint32_t bucket = 0, bucketEnd = q, marked = 0;
   for (uint32_t chunk = 0; chunk < vectorEnd; chunk += 64) {
-    for (uint32_t line = 0; line < kParamBytes; ++line) __builtin_prefetch(paramLines + 64 * line, 1, 3);
+    // Into L2 for reading (prefetcht1): faster than prefetchw into L1 on the CPUs measured, as
+    // the L1 holds this block's working set until the params are written at its end.
+    for (uint32_t line = 0; line < kParamBytes; ++line) __builtin_prefetch(paramLines + 64 * line, 0, 2);
     paramLines += 64 * kParamBytes;
     if (nextLines) {
       // To L2 only (prefetcht1): the lines are needed a block later, and L1 stays for this block.
