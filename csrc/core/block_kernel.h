@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "block_passes.h"
+#include "block_prefetch.h"
 #include "block_step.h"
 #include "error_feedback.h"
 #include "kernel_elements.h"
@@ -19,45 +20,48 @@ namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
-// Step 1 with the candidate marks, in this build's instruction set. `hasNext`: a block of the
-// same size follows this one (its gradient and codes are prefetched).
-template <Dtype P, Dtype G>
+// Step 1 with the candidate marks, in this build's instruction set. Asks `ahead` for a quarter
+// of its lines while it runs.
+template <Dtype G>
 DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, const BlockErrors& e, uint32_t threshold,
-                                 const typename Element<P>::Storage* params, bool hasNext, BlockScratch& scratch) {
+                                 LinePrefetcher& ahead, BlockScratch& scratch) {
   float* a = scratch.values.data();
 #if MICROADAM_KERNEL_AVX2
   if (e.q % 8 == 0) {
-    constexpr uint32_t paramBytes = sizeof(*params);
+    float* units = scratch.bucketUnits.data();
+    float* lows = scratch.bucketLows.data();
+    const uint32_t chunks = e.count / 64;
+    const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
     if constexpr (G == Dtype::F16) {
       // No F16C in this build: the gradient is widened element by element, then stepped as f32.
       for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
-      return dequantizeBlockAvx2<Dtype::F32, paramBytes, 0>(a, e, threshold, a, scratch.marks.data(),
-                                                            scratch.bucketUnits.data(), scratch.bucketLows.data(),
-                                                            params, false);
+      return dequantizeBlockAvx2<Dtype::F32, 0>(a, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                                linesPerChunk);
     } else if (e.q == 64) {
-      return dequantizeBlockAvx2<G, paramBytes, 64>(grads, e, threshold, a, scratch.marks.data(),
-                                                    scratch.bucketUnits.data(), scratch.bucketLows.data(), params,
-                                                    hasNext);
+      return dequantizeBlockAvx2<G, 64>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                        linesPerChunk);
     } else {
-      return dequantizeBlockAvx2<G, paramBytes, 0>(grads, e, threshold, a, scratch.marks.data(),
-                                                   scratch.bucketUnits.data(), scratch.bucketLows.data(), params,
-                                                   hasNext);
+      return dequantizeBlockAvx2<G, 0>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                       linesPerChunk);
     }
   }
 #endif
-  (void)params;
-  (void)hasNext;
+  ahead.askAll();
   return dequantizeBlockReference<G>(grads, e, threshold, a, scratch.marks.data(), scratch.codes.data());
 }
 
-void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch) {
+// Step 3; asks `ahead` for half of the lines it has left.
+void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePrefetcher& ahead,
+                   uint8_t* codeScratch) {
 #if MICROADAM_KERNEL_AVX2
+  const uint32_t lines = ahead.left() / 2;
   if (e.q == 64)
-    quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch);
+    quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
   else
-    quantizeBlockAvx2<0>(a, e, mayHaveNaN, codeScratch);
+    quantizeBlockAvx2<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
 #else
   (void)mayHaveNaN;
+  (void)ahead;
   quantizeBlockReference(a, e, codeScratch);
 #endif
 }
@@ -65,7 +69,7 @@ void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_
 // Steps 4-5 inputs: the indices the window names (scratch.named) and their M and W
 // (scratch.moments), in slots; scratch.slotOf maps an index to its slot.
 uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
-                         BlockScratch& scratch) {
+                         LinePrefetcher& ahead, BlockScratch& scratch) {
   // Every slot that can be used starts at +0.
   const uint64_t rows = step < window ? step : window;
   const uint64_t capacity = scratch.moments.size() / 2;  // a block has no more distinct indices
@@ -74,8 +78,9 @@ uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t windo
   for (uint64_t i = 0; i < 2 * slots; ++i) moments[i] = 0.0f;
 #if MICROADAM_KERNEL_AVX2
   return accumulateWindowCompactAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
-                                     scratch.slotOf.data(), scratch.named.data(), scratch.windowTerms.data());
+                                     scratch.slotOf.data(), scratch.named.data(), scratch.windowTerms.data(), ahead);
 #else
+  (void)ahead;
   return accumulateWindowCompact(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
                                  scratch.slotOf.data(), scratch.named.data());
 #endif
@@ -154,18 +159,24 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
                            count, q};
   float* a = scratch.values.data();
 
+  // The next block (most likely this thread's next): its codes now, its gradient and params
+  // spread over steps 1, 3 and 4 (block_prefetch.h), its window rows and bucket ranges below.
+  const bool hasNext = block + 1 < layout.blockCount();
+  const uint32_t nextCount = hasNext ? layout.blockSize(block + 1) : 0;
+  LinePrefetcher ahead(grads + begin + count, uint64_t(nextCount) * sizeof(*grads), params + begin + count,
+                       uint64_t(nextCount) * sizeof(*params));
+  for (uint32_t offset = 0; offset < (nextCount + 1) / 2; offset += 64)
+    __builtin_prefetch(errors.codes + count / 2 + offset, 0, 2);
+
   // 1. a = g + dequantized error; with a usable hint, the Top-K candidates are marked too.
   uint32_t* hint = state.topkHint(block);
   const uint32_t threshold = hintThreshold(*hint);
   const bool hinted = keep < count && threshold != 0 && threshold <= 0x7F800000u;
-  const DequantizedBlock dequantized =
-      dequantizeBlock<P, G>(grads + begin, errors, hinted ? threshold : 0, params + begin,
-                            block + 1 < layout.blockCount() && layout.blockSize(block + 1) == count, scratch);
+  const DequantizedBlock dequantized = dequantizeBlock<G>(grads + begin, errors, hinted ? threshold : 0, ahead, scratch);
 
-  // The small scattered pieces of state the next block (most likely this thread's next) starts
-  // with, its window rows and bucket ranges, asked into L2 now (its gradient and codes are asked
-  // for by dequantizeBlock): otherwise each is a miss that a pass waits on.
-  if (block + 1 < layout.blockCount()) {
+  // The small scattered pieces of state the next block starts with, its window rows and bucket
+  // ranges: otherwise each is a miss that a pass waits on.
+  if (hasNext) {
     const uint32_t nextKeep = layout.blockKeep(block + 1);
     const uint64_t rows = step < window ? step : window;
     auto askLines = [](const void* from, uint64_t bytes) {
@@ -197,14 +208,15 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   // 3. What was left out becomes the new error.
   const bool mayHaveNaN = dequantized.maxMagnitude > 0x7F800000u;
-  quantizeBlock(a, errors, mayHaveNaN, scratch.codes.data());
+  quantizeBlock(a, errors, mayHaveNaN, ahead, scratch.codes.data());
 
   // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
   const float* moments = scratch.moments.data();
   uint16_t* slotOf = scratch.slotOf.data();
   const uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
-  const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, scratch);
+  const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, ahead, scratch);
+  ahead.askAll();
 
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
@@ -251,7 +263,8 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   }
   if (s.hasAlpha) {
     // e = (1 - alpha) * deq is finite: codes are 0..15 and ranges finite bf16.
-    quantizeBlock(a, errors, false, scratch.codes.data());
+    LinePrefetcher none;
+    quantizeBlock(a, errors, false, none, scratch.codes.data());
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "block_passes.h"
+#include "block_prefetch.h"
 
 namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
@@ -68,14 +69,12 @@ struct DequantizeLanes {
 };
 
 // dequantizeBlockReference, 64 elements (one mark word, 32 code bytes) at a time. kQ is Q when
-// known at compile time (64, the default), else 0. Asked into the cache alongside: the block's
-// params (kParamBytes each), which it writes at its end, and with `prefetchNext` the gradient
-// and codes of the next block (this thread's next, most likely), so that its first pass does
-// not wait on memory.
-template <Dtype G, uint32_t kParamBytes, uint32_t kQ>
+// known at compile time (64, the default), else 0. Asks `ahead` for `linesPerChunk` lines per
+// 64 elements.
+template <Dtype G, uint32_t kQ>
 DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, const BlockErrors& e,
                                      uint32_t threshold, float* a, uint64_t* __restrict__ marks, float* units,
-                                     float* lows, const void* params, bool prefetchNext) {
+                                     float* lows, LinePrefetcher& ahead, uint32_t linesPerChunk) {
   const uint32_t count = e.count, q = kQ != 0 ? kQ : e.q;
   const uint8_t* __restrict__ codes = e.codes;
   const uint32_t buckets = (count + q - 1) / q;
@@ -85,23 +84,9 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
   const __m256i lowNibble = _mm256_set1_epi8(0x0F);
   const uint32_t vectorEnd = count & ~63u;
   const bool bucketPerChunk = q % 64 == 0;
-  // One cache line of each per 64-byte step of the pointers below.
-  const char* paramLines = static_cast<const char*>(params);
-  const char* nextLines = prefetchNext ? reinterpret_cast<const char*>(grads + count) : nullptr;
-  const uint8_t* nextCodes = codes + count / 2;
   uint32_t bucket = 0, bucketEnd = q, marked = 0;
   for (uint32_t chunk = 0; chunk < vectorEnd; chunk += 64) {
-    // Into L2 for reading (prefetcht1): faster than prefetchw into L1 on the CPUs measured, as
-    // the L1 holds this block's working set until the params are written at its end.
-    for (uint32_t line = 0; line < kParamBytes; ++line) __builtin_prefetch(paramLines + 64 * line, 0, 2);
-    paramLines += 64 * kParamBytes;
-    if (nextLines) {
-      // To L2 only (prefetcht1): the lines are needed a block later, and L1 stays for this block.
-      for (uint32_t line = 0; line < sizeof(*grads); ++line) __builtin_prefetch(nextLines + 64 * line, 0, 2);
-      __builtin_prefetch(nextCodes, 0, 2);
-      nextLines += 64 * sizeof(*grads);
-      nextCodes += 32;
-    }
+    ahead.ask(linesPerChunk);
     // Codes 0-15 and 32-47 in `first`, 16-31 and 48-63 in `second` (unpack works per 128 bits).
     const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + chunk / 2));
     const __m256i low = _mm256_and_si256(packed, lowNibble);
@@ -236,18 +221,26 @@ __m256i codesOf8(const float* values, __m256 low, __m256 unit) {
 // quantizeBlockReference in groups of 8 buckets: their minima and maxima side by side in one
 // vector, so the ranges, units and the constant test are vector operations too. kQ as in
 // dequantizeBlockAvx2. A bucket may hold NaNs only if `mayHaveNaN`; then (and for the other
-// shapes) the reference runs.
+// shapes) the reference runs. Asks `ahead` for about `linesWanted` lines, spread over the groups.
 template <uint32_t kQ>
-void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch) {
-  if (e.q % 8 != 0 || mayHaveNaN) return quantizeBlockReference(a, e, codeScratch);
+void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, uint8_t* codeScratch,
+                       LinePrefetcher& ahead, uint32_t linesWanted) {
+  if (e.q % 8 != 0 || mayHaveNaN) {
+    ahead.ask(linesWanted);
+    return quantizeBlockReference(a, e, codeScratch);
+  }
   const uint32_t q = kQ != 0 ? kQ : e.q;
   const uint32_t groupSize = 8 * q;
   const uint32_t groupEnd = e.count / groupSize * groupSize;
+  const uint32_t groups = groupEnd / groupSize;
+  const uint32_t linesPerGroup = groups != 0 ? (linesWanted + groups - 1) / groups : 0;
+  if (groups == 0) ahead.ask(linesWanted);
   const uint32_t vectorsPerBucket = q / 8;
   const bool wholeChunks = q % 64 == 0;
   const __m256 fifteen = _mm256_set1_ps(15.0f);
   const __m256i exponent = _mm256_set1_epi32(0x7F800000);
   for (uint32_t group = 0; group < groupEnd; group += groupSize) {
+    ahead.ask(linesPerGroup);
     const float* values = a + group;
     __m256 minima[8], maxima[8];
     for (uint32_t j = 0; j < 8; ++j) {
@@ -348,10 +341,11 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
 
 // accumulateWindowCompact (window_moments.h) with each row's terms p1 * v and p2 * (v * v)
 // computed eight slots at a time, side by side like M and W, into `terms` (2 * keep floats,
-// rounded up to whole vectors): each slot is then one 8-byte add into `moments`.
+// rounded up to whole vectors): each slot is then one 8-byte add into `moments`. Asks `ahead`
+// for what it has left, spread over the rows.
 uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
                                     const float* beta1Powers, const float* beta2Powers, float* momentsOut,
-                                    uint16_t* slotOfOut, uint16_t* namedOut, float* termsOut) {
+                                    uint16_t* slotOfOut, uint16_t* namedOut, float* termsOut, LinePrefetcher& ahead) {
   // Local restrict copies: the scatter loop then keeps every pointer in a register.
   float* __restrict__ moments = momentsOut;
   uint16_t* __restrict__ slotOf = slotOfOut;
@@ -359,12 +353,14 @@ uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, ui
   float* __restrict__ terms = termsOut;
   const uint32_t keep = block.keep;
   const uint64_t rows = step < window ? step : window;
+  const uint32_t linesPerRow = uint32_t((ahead.left() + rows - 1) / rows);
   size_t listed = 0;
   uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
   for (uint64_t s = 0; s < rows; ++s, age = age == 0 ? window - 1 : age - 1) {
     const float p1 = beta1Powers[age];
     const float p2 = beta2Powers[age];
     const __m256 p1v = _mm256_set1_ps(p1), p2v = _mm256_set1_ps(p2);
+    ahead.ask(linesPerRow);
     const uint16_t* __restrict__ indices = block.indices + s * block.rowStride;
     const uint16_t* __restrict__ values = block.values + s * block.rowStride;
     uint32_t slot = 0;
