@@ -88,8 +88,9 @@ void testDequantize(uint32_t count, uint32_t q) {
     std::vector<uint64_t> m1(words), m2(words);
     std::vector<uint8_t> scratch(q + 1);
     const DequantizedBlock r1 = dequantizeBlockReference<Dtype::F32>(grads.data(), e, threshold, a1.data(), m1.data(), scratch.data());
-    const DequantizedBlock r2 = q == 64 ? dequantizeBlockAvx2<Dtype::F32, 4, 64>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), params.data(), false)
-                                        : dequantizeBlockAvx2<Dtype::F32, 4, 0>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), params.data(), false);
+    LinePrefetcher ahead(params.data(), params.size() * sizeof(float), grads.data(), grads.size() * sizeof(float));
+    const DequantizedBlock r2 = q == 64 ? dequantizeBlockAvx2<Dtype::F32, 64>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2)
+                                        : dequantizeBlockAvx2<Dtype::F32, 0>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2);
     a1.resize(count);
     a2.resize(count);
     const std::string what = "dequantize count " + std::to_string(count) + " q " + std::to_string(q) + " threshold " + std::to_string(threshold);
@@ -121,10 +122,11 @@ void testQuantize(uint32_t count, uint32_t q) {
   std::vector<uint8_t> scratch(q + 1);
   quantizeBlockReference(a.data(), BlockErrors{codes1.data(), lo1.data(), hi1.data(), count, q}, scratch.data());
   const BlockErrors e2{codes2.data(), lo2.data(), hi2.data(), count, q};
+  LinePrefetcher ahead(a.data(), count * sizeof(float), codes1.data(), codes1.size());
   if (q == 64)
-    quantizeBlockAvx2<64>(a.data(), e2, false, scratch.data());
+    quantizeBlockAvx2<64>(a.data(), e2, false, scratch.data(), ahead, 16);
   else
-    quantizeBlockAvx2<0>(a.data(), e2, false, scratch.data());
+    quantizeBlockAvx2<0>(a.data(), e2, false, scratch.data(), ahead, 16);
   const std::string what = "quantize count " + std::to_string(count) + " q " + std::to_string(q);
   check(sameBits(lo1, lo2) && sameBits(hi1, hi2), what + ": ranges");
   check(sameBits(codes1, codes2), what + ": codes");
@@ -171,7 +173,8 @@ void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t ste
   ScratchArray<float> terms(2 * keep + 16);
   std::vector<uint16_t> slotOf1(blockSize), slotOf2(blockSize), named1(blockSize + 1), named2(blockSize + 1);
   const uint32_t n1 = accumulateWindowCompact(block, step, window, p1.data(), p2.data(), moments1.data(), slotOf1.data(), named1.data());
-  const uint32_t n2 = accumulateWindowCompactAvx2(block, step, window, p1.data(), p2.data(), moments2.data(), slotOf2.data(), named2.data(), terms.data());
+  LinePrefetcher ahead(indices.data(), indices.size() * 2, values.data(), values.size() * 2);
+  const uint32_t n2 = accumulateWindowCompactAvx2(block, step, window, p1.data(), p2.data(), moments2.data(), slotOf2.data(), named2.data(), terms.data(), ahead);
   named1.resize(n1);
   named2.resize(n2);
   const std::string what = "window keep " + std::to_string(keep) + " m " + std::to_string(window) + " t " + std::to_string(step);
