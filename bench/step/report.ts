@@ -1,4 +1,5 @@
 // Results of a step-benchmark run: rows, the Markdown tables and the chart.
+import * as fs from "fs";
 import * as os from "os";
 import type { TopLevelSpec } from "vega-lite";
 import { renderSvg } from "../common/svg";
@@ -27,6 +28,10 @@ export interface RunResult {
   date: string;
   command: string;
   machine: { cpu: string; cores: number; memoryGiB: number; node: string; cpuKernel: string };
+  /** os.loadavg() (1, 5, 15 minutes) when the run started and when it ended: the machine may be shared. */
+  loadAverage: { start: number[]; end: number[] };
+  /** Wall-clock minutes the run took. */
+  minutes: number;
   probeGBps: number;
   rows: Row[];
   memory: MemoryResult[];
@@ -53,9 +58,20 @@ export function rowOf(c: Case, t: Timing, threads: number, probeGBps: number | n
   };
 }
 
+/** The CPU's model name: /proc/cpuinfo's (os.cpus() may shorten it), else os.cpus()'s. */
+function cpuModel(): string {
+  try {
+    const line = fs.readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"));
+    if (line) return line.split(":")[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? "unknown";
+}
+
 export function machine(cpuKernel: string): RunResult["machine"] {
   return {
-    cpu: os.cpus()[0]?.model ?? "unknown",
+    cpu: cpuModel(),
     cores: os.cpus().length,
     memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
     node: process.version,
@@ -143,4 +159,35 @@ export async function stepChart(rows: Row[]): Promise<string> {
     },
   };
   return renderSvg(spec);
+}
+
+const RESULTS_START = "<!-- bench:step results: written by `npm run bench` (bench/step/run.ts) -->";
+const RESULTS_END = "<!-- bench:step results end -->";
+
+/** The Markdown section of docs/benchmarks.md that a full run writes: where, when, how loaded, the tables. */
+export function resultsSection(r: RunResult, tables: string): string {
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(", ");
+  return [
+    RESULTS_START,
+    "",
+    `Run on ${r.date.slice(0, 10)} (${r.date}), ${r.minutes.toFixed(0)} minutes, with \`${r.command}\`.`,
+    "",
+    `- Machine: ${r.machine.cpu}, ${r.machine.cores} cores as the OS sees them, ${r.machine.memoryGiB} GiB; Node ${r.machine.node}; kernel build \`${r.machine.cpuKernel}\`.`,
+    `- Memory bandwidth probe (64M floats copied on all engine threads): ${r.probeGBps.toFixed(1)} GB/s.`,
+    `- Load average (1, 5, 15 min) at the start: ${load(r.loadAverage.start)}; at the end: ${load(r.loadAverage.end)}. The machine is shared with other work: with a load near or above the core count, other processes took CPU and memory bandwidth during the run, and every contender is slowed by it, not only the one running at the time.`,
+    "",
+    "![Optimizer step time](benchmarks-step.svg)",
+    "",
+    tables,
+    "",
+    RESULTS_END,
+  ].join("\n");
+}
+
+/** Replaces the results section of the Markdown `doc` (or appends it). */
+export function withResultsSection(doc: string, section: string): string {
+  const start = doc.indexOf(RESULTS_START);
+  const end = doc.indexOf(RESULTS_END);
+  if (start >= 0 && end > start) return doc.slice(0, start) + section + doc.slice(end + RESULTS_END.length);
+  return doc.trimEnd() + "\n\n" + section + "\n";
 }

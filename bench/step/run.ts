@@ -4,6 +4,7 @@
 // --dtype bf16` runs one size and prints its table. Not a test: nothing here asserts a time.
 import { SingleBar, Presets } from "cli-progress";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { getNumThreads, setNumThreads } from "../../lib";
@@ -12,7 +13,19 @@ import { DEFAULT_LAYOUT, scalingCases, stepCases, type Case } from "./cases";
 import { bandwidthProbe, type BenchDtype } from "./contenders";
 import { parseCount, repetitionsFor, time } from "./measure";
 import { measureMemory, type MemoryResult } from "./memory";
-import { machine, memoryTable, ratioTable, rowOf, scalingTable, stepChart, stepTable, type Row, type RunResult } from "./report";
+import {
+  machine,
+  memoryTable,
+  ratioTable,
+  resultsSection,
+  rowOf,
+  scalingTable,
+  stepChart,
+  stepTable,
+  withResultsSection,
+  type Row,
+  type RunResult,
+} from "./report";
 
 const root = path.join(__dirname, "..", "..");
 const M = 1024 * 1024;
@@ -56,6 +69,8 @@ async function main() {
       out: { type: "string" },
     },
   });
+  const started = Date.now();
+  const loadAtStart = os.loadavg();
   const sizes = (values.numel ?? (values.full ? ["1M", "16M", "128M"] : ["16M"])).map(parseCount);
   const dtypes = (values.dtype ?? ["f32", "bf16"]) as BenchDtype[];
   for (const d of dtypes) if (d !== "f32" && d !== "bf16") throw new RangeError(`Expected f32 or bf16 for --dtype but received "${d}"`);
@@ -63,9 +78,11 @@ async function main() {
   const rows = runCases([...stepCases(sizes, dtypes), ...(values.full ? scalingCases() : [])], probeGBps);
   const memory: MemoryResult[] = values.full ? [measureMemory(128 * M)] : [];
   const result: RunResult = {
-    date: new Date().toISOString(),
-    command: `npm run ${values.full ? "bench" : "bench:step"} -- ${process.argv.slice(2).join(" ")}`.trim(),
+    date: new Date(started).toISOString(),
+    command: values.full ? "npm run bench" : `npm run bench:step -- ${process.argv.slice(2).join(" ")}`.trim(),
     machine: machine(binding.buildInfo().cpuKernel),
+    loadAverage: { start: loadAtStart, end: os.loadavg() },
+    minutes: (Date.now() - started) / 60000,
     probeGBps,
     rows,
     memory,
@@ -81,7 +98,11 @@ async function main() {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
   fs.writeFileSync(out.replace(/\.json$/, ".md"), tables + "\n");
-  if (values.full) fs.writeFileSync(path.join(root, "docs", "benchmarks-step.svg"), await stepChart(rows));
+  if (values.full) {
+    fs.writeFileSync(path.join(root, "docs", "benchmarks-step.svg"), await stepChart(rows));
+    const doc = path.join(root, "docs", "benchmarks.md");
+    fs.writeFileSync(doc, withResultsSection(fs.readFileSync(doc, "utf8"), resultsSection(result, tables)));
+  }
   console.log(`wrote ${path.relative(root, out)}`);
 }
 
