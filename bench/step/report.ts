@@ -174,7 +174,7 @@ export function resultsSection(r: RunResult, tables: string): string {
     "",
     `- Machine: ${r.machine.cpu}, ${r.machine.cores} cores as the OS sees them, ${r.machine.memoryGiB} GiB; Node ${r.machine.node}; kernel build \`${r.machine.cpuKernel}\`.`,
     `- Memory bandwidth probe (64M floats copied on all engine threads): ${r.probeGBps.toFixed(1)} GB/s.`,
-    `- Load average (1, 5, 15 min) at the start: ${load(r.loadAverage.start)}; at the end: ${load(r.loadAverage.end)}. The machine is shared with other work: with a load near or above the core count, other processes took CPU and memory bandwidth during the run, and every contender is slowed by it, not only the one running at the time.`,
+    `- Load average (1, 5, 15 min) at the start: ${load(r.loadAverage.start)}; at the end: ${load(r.loadAverage.end)}. The machine is shared with other work. The run itself keeps all ${r.machine.cores} engine threads busy (a 1-minute load of about ${r.machine.cores}); a load well above that means other processes took CPU time and memory bandwidth during the run.`,
     "",
     "![Optimizer step time](benchmarks-step.svg)",
     "",

@@ -60,6 +60,23 @@ function probe(numel: number): number {
   return rowOf(c, t, getNumThreads(), null).effectiveGBps;
 }
 
+/** The tables of a run, as printed and as written to the .md file and the docs. */
+function tablesOf(result: RunResult, full: boolean): string {
+  return [
+    `Bandwidth probe (64M floats copied): ${result.probeGBps.toFixed(1)} GB/s`,
+    stepTable(result.rows),
+    ratioTable(result.rows),
+    ...(full ? [scalingTable(result.rows), memoryTable(result.memory)] : []),
+  ].join("\n\n");
+}
+
+/** Writes a full run's chart and its section of docs/benchmarks.md. */
+async function writeDocs(result: RunResult, tables: string) {
+  fs.writeFileSync(path.join(root, "docs", "benchmarks-step.svg"), await stepChart(result.rows));
+  const doc = path.join(root, "docs", "benchmarks.md");
+  fs.writeFileSync(doc, withResultsSection(fs.readFileSync(doc, "utf8"), resultsSection(result, tables)));
+}
+
 async function main() {
   const { values } = parseArgs({
     options: {
@@ -67,8 +84,20 @@ async function main() {
       dtype: { type: "string", multiple: true },
       full: { type: "boolean", default: false },
       out: { type: "string" },
+      // Re-render the tables, chart and docs section of the last full run (bench/results/step.json)
+      // without measuring anything.
+      "report-only": { type: "boolean", default: false },
     },
   });
+  if (values["report-only"]) {
+    const saved = path.join(root, "bench", "results", "step.json");
+    const result = JSON.parse(fs.readFileSync(saved, "utf8")) as RunResult;
+    const tables = tablesOf(result, true);
+    fs.writeFileSync(saved.replace(/\.json$/, ".md"), tables + "\n");
+    await writeDocs(result, tables);
+    console.log(`re-rendered ${path.relative(root, saved)} into docs/benchmarks.md`);
+    return;
+  }
   const started = Date.now();
   const loadAtStart = os.loadavg();
   const sizes = (values.numel ?? (values.full ? ["1M", "16M", "128M"] : ["16M"])).map(parseCount);
@@ -87,22 +116,13 @@ async function main() {
     rows,
     memory,
   };
-  const tables = [
-    `Bandwidth probe (64M floats copied): ${probeGBps.toFixed(1)} GB/s`,
-    stepTable(rows),
-    ratioTable(rows),
-    ...(values.full ? [scalingTable(rows), memoryTable(memory)] : []),
-  ].join("\n\n");
+  const tables = tablesOf(result, values.full);
   console.log(tables);
   const out = values.out ?? path.join(root, "bench", "results", values.full ? "step.json" : "step-single.json");
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
   fs.writeFileSync(out.replace(/\.json$/, ".md"), tables + "\n");
-  if (values.full) {
-    fs.writeFileSync(path.join(root, "docs", "benchmarks-step.svg"), await stepChart(rows));
-    const doc = path.join(root, "docs", "benchmarks.md");
-    fs.writeFileSync(doc, withResultsSection(fs.readFileSync(doc, "utf8"), resultsSection(result, tables)));
-  }
+  if (values.full) await writeDocs(result, tables);
   console.log(`wrote ${path.relative(root, out)}`);
 }
 

@@ -23,7 +23,6 @@ void BlockScratch::reserve(uint32_t capacity) {
   bucketLows.assign(padded / 2, 0.0f);
   codes.assign(padded + 1, 0);
   histogram.assign(kTopkHistogramSize, 0);
-  candidates.assign(padded, 0);
   selected.assign(padded, 0);
   ranked.assign(padded, 0);
 }

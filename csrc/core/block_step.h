@@ -48,9 +48,8 @@ struct BlockScratch {
   ScratchArray<float> bucketLows;     // lo_b as float
   ScratchArray<uint8_t> codes;        // unpacked 4-bit codes of one bucket
   ScratchArray<uint32_t> histogram;   // Top-K bins
-  ScratchArray<uint16_t> candidates;
-  ScratchArray<uint16_t> selected;
-  ScratchArray<uint64_t> ranked;
+  ScratchArray<uint16_t> selected;    // the Top-K, ascending
+  ScratchArray<uint64_t> ranked;      // the candidates' ranks
   void reserve(uint32_t capacity);
 };
 

@@ -5,10 +5,11 @@
 // reaches a threshold that at least `keep` keys reach, so the marks hold the whole top `keep`.
 // The threshold is the block's hint (a key from its previous step), checked by counting the
 // marks; when too few keys reach it, one histogram pass over the top 11 bits of the keys
-// (exponent and 3 mantissa bits) finds the bin holding the keep-th largest key instead. Only
-// the marked elements (about 2 keep with a good hint) are ranked exactly. The block kernel
-// marks the candidates in the same pass that computes a (block_kernel.h), so with a good hint
-// every element is read once.
+// (exponent and 3 mantissa bits) finds the bin holding the keep-th largest key instead (the
+// block kernel first marks again a little lower, block_kernel.h). Only the marked elements
+// (2 to 3 keep with the hint) are ranked exactly, by a histogram of their keys (selectMarked).
+// The block kernel marks the candidates in the same pass that computes a, so with the hint every
+// element is read once.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ constexpr uint32_t kTopkMaxMarkWords = 65536 / 64;
 
 struct TopkScratch {
   uint32_t* histogram;      // kTopkHistogramSize
-  uint16_t* candidates;     // block size (not used since candidates are marks; kept for callers)
+  uint16_t* candidates;     // unused: candidates are marks now (kept so that callers' initializers compile)
   uint64_t* ranked;         // block size
   uint64_t* marks = nullptr;  // (block size + 63) / 64 words; null: selectTopk uses its stack
 };
