@@ -1,5 +1,6 @@
 // Adam's moments from the sparse window on the GPU (docs/algorithm.md, steps 4 and 5) for one
-// Top-K block. CPU reference: core/window_moments.h (accumulateWindow, adamDirection).
+// Top-K block. CPU reference: core/window_moments.h (accumulateWindowCompact: the same sums in
+// the same order, in slots instead of per element; adamDirection).
 #pragma once
 
 #include <cstdint>

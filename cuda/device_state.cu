@@ -58,7 +58,7 @@ uint32_t largestTopkBlockSize(int deviceIndex) {
   int limit = 0;
   checkCuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, deviceIndex),
             "cudaDeviceGetAttribute (shared memory per block)");
-  const uint64_t fixed = kernels::SharedLayout(0).totalBytes;
+  const uint64_t fixed = kernels::sharedLayout(0).totalBytes;
   return uint64_t(limit) > fixed ? uint32_t((uint64_t(limit) - fixed) / 8) : 0;
 }
 

@@ -77,9 +77,10 @@ MA_UNROLL
 
 // Six resident blocks per multiprocessor (registers capped at 40 per thread): the step is bound
 // by latency, and more warps in flight hide more of it.
-MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6) fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint32_t sharedTopkBlockSize) {
+MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6)
+    fusedStepKernel(const TensorPlan* plans, uint32_t planCount, uint32_t sharedTopkBlockSize) {
   MA_DYNAMIC_SHARED(unsigned char, shared);
-  const SharedLayout layout(sharedTopkBlockSize);
+  const SharedLayout layout = sharedLayout(sharedTopkBlockSize);
   float* values = reinterpret_cast<float*>(shared + layout.valuesOffset);
   float* second = reinterpret_cast<float*>(shared + layout.secondOffset);
   uint32_t* histogram = reinterpret_cast<uint32_t*>(shared + layout.histogramOffset);

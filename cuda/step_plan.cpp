@@ -65,7 +65,7 @@ LaunchPlan buildLaunchPlan(const std::vector<PlanInput>& inputs) {
 }
 
 uint64_t stepSharedBytes(uint32_t topkBlockSize) {
-  return SharedLayout(topkBlockSize).totalBytes;
+  return sharedLayout(topkBlockSize).totalBytes;
 }
 
 }  // namespace microadam::kernels

@@ -28,7 +28,6 @@ constexpr uint32_t kTopkMaxMarkWords = 65536 / 64;
 
 struct TopkScratch {
   uint32_t* histogram;      // kTopkHistogramSize
-  uint16_t* candidates;     // unused: candidates are marks now (kept so that callers' initializers compile)
   uint64_t* ranked;         // block size
   uint64_t* marks = nullptr;  // (block size + 63) / 64 words; null: selectTopk uses its stack
 };

@@ -16,31 +16,9 @@ struct WindowBlock {
   uint32_t keep;            // k_j
 };
 
-// moment1/moment2 (zero on entry at every index the window names) += over stored rows
-// s < rows, in storage order, p1[age]*v and p2[age]*(v*v), age = (step-1-s) mod window.
-// Marks every named index in `touched`.
-MA_HOST_DEVICE void accumulateWindow(const WindowBlock& block, uint64_t step, uint32_t window,
-                                     const float* beta1Powers, const float* beta2Powers, float* moment1,
-                                     float* moment2, uint8_t* touched) {
-  const uint64_t rows = step < window ? step : window;
-  for (uint64_t s = 0; s < rows; ++s) {
-    const uint32_t age = uint32_t((step - 1 - s) % window);
-    const float p1 = beta1Powers[age];
-    const float p2 = beta2Powers[age];
-    const uint16_t* indices = block.indices + s * block.rowStride;
-    const uint16_t* values = block.values + s * block.rowStride;
-    for (uint32_t slot = 0; slot < block.keep; ++slot) {
-      const float v = bf16ToFloat(values[slot]);
-      const uint16_t idx = indices[slot];
-      moment1[idx] = moment1[idx] + p1 * v;
-      moment2[idx] = moment2[idx] + p2 * (v * v);
-      touched[idx] = 1;
-    }
-  }
-}
-
-// accumulateWindow into a compact list: each index the window names gets a slot, in the order
-// first named; named[n] is the index of slot n, and moments[2 n] and moments[2 n + 1] its M and
+// M and W over the stored rows s < rows, in storage order: p1[age]*v and p2[age]*(v*v),
+// age = (step-1-s) mod window, into a compact list: each index the window names gets a slot, in
+// the order first named; named[n] is the index of slot n, and moments[2 n] and moments[2 n + 1] its M and
 // W (zero on entry for every slot that will be used). slotOf[idx] is 0 for an index not yet
 // named and n + 1 once it has slot n; it is 0 on entry everywhere, and the caller clears it
 // again at the named indices. Returns how many were named. Branch-free: each slot's index is

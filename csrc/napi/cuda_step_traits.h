@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "../core/errors.h"
-#include "addon_data.h"
 #include "async_copies.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/device_state.h"
@@ -19,15 +18,9 @@
 
 namespace microadam::napi {
 
-struct CudaMicroAdamTraits {
-  using State = OptimizerState;
+struct CudaMicroAdamTraits : NativeStateTraits {
   using Entry = cuda::DeviceTensorStep;
   static constexpr Device kDevice = Device::Cuda;
-  static constexpr const char* stateClassName = "NativeState";
-  static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
-  static Napi::Function constructor(AddonData* data) { return data->stateConstructor.Value(); }
-  static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
-  static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) { return StateWrap::Unwrap(o)->asyncBuffers(); }
   static cuda::DeviceState* engineState(State* state, const std::string& index) {
     if (state->device() != Device::Cuda)
       throw TypeError("Expected a CUDA state for states" + index +

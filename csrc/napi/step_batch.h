@@ -4,9 +4,8 @@
 //   using State; using Entry = BatchEntry<EngineState>;
 //   static const char* stateClassName;
 //   static const napi_type_tag* typeTag;  (type_tags.h: what a state object must carry)
-//   static std::shared_ptr<State> unwrap(const Napi::Object&, const Napi::Value& ctorCheckFailed);
+//   static std::shared_ptr<State> unwrap(const Napi::Object&);
 //   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object&);
-//   static Napi::Function constructor(AddonData*);
 //   static constexpr Device kDevice;  (where its states live: CPU states take host tensors only)
 //   static EngineState* engineState(State*, const std::string& index);
 //   static StepReport run(const std::vector<Entry>&, NonFinitePolicy, uint64_t stream);
@@ -24,7 +23,6 @@
 #include "../core/batch_checks.h"
 #include "../core/cpu_engine.h"
 #include "../core/errors.h"
-#include "addon_data.h"
 #include "async_copies.h"
 #include "cuda_backend.h"
 #include "device_tensor.h"

@@ -14,15 +14,9 @@ namespace microadam::napi {
 
 namespace {
 
-struct MicroAdamTraits {
-  using State = OptimizerState;
+struct MicroAdamTraits : NativeStateTraits {
   using Entry = TensorStep;
   static constexpr Device kDevice = Device::Cpu;
-  static constexpr const char* stateClassName = "NativeState";
-  static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
-  static Napi::Function constructor(AddonData* data) { return data->stateConstructor.Value(); }
-  static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
-  static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) { return StateWrap::Unwrap(o)->asyncBuffers(); }
   static HostState* engineState(State* state, const std::string& index) {
     if (state->device() != Device::Cpu)
       throw TypeError("Expected a CPU state for states" + index +
@@ -53,7 +47,6 @@ struct AdamWTraits {
   static constexpr Device kDevice = Device::Cpu;
   static constexpr const char* stateClassName = "NativeAdamWState";
   static constexpr const napi_type_tag* typeTag = &kNativeAdamWStateTag;
-  static Napi::Function constructor(AddonData* data) { return data->adamWStateConstructor.Value(); }
   static std::shared_ptr<State> unwrap(const Napi::Object& o) { return AdamWStateWrap::Unwrap(o)->state(); }
   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) {
     return AdamWStateWrap::Unwrap(o)->asyncBuffers();

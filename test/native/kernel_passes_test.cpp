@@ -8,6 +8,7 @@
 #define MICROADAM_KERNEL_NAMESPACE kernel_test
 #include "core/block_passes_avx2.h"
 #include "core/block_step.h"
+#include "test_support.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,18 +20,10 @@
 
 using namespace microadam;
 using namespace microadam::kernel_test;
+using microadam::native_test::check;
+using microadam::native_test::tally;
 
 namespace {
-int passed = 0, failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) {
-    ++passed;
-  } else {
-    ++failed;
-    if (failed <= 20) std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 template <class V>
 bool sameBits(const V& a, const V& b) {
@@ -192,6 +185,7 @@ int main() {
     std::printf("no AVX2 on this CPU: 0 passed, 0 failed\n");
     return 0;
   }
+  tally.printLimit = 20;
   for (int trial = 0; trial < 20; ++trial)
     for (uint32_t q : {8u, 16u, 24u, 64u, 128u}) {
       const uint32_t blocks = 1 + rng() % 4;
@@ -204,8 +198,7 @@ int main() {
   for (uint32_t keep : {1u, 7u, 8u, 41u, 100u, 409u})
     for (uint32_t window : {1u, 3u, 10u})
       for (uint64_t step : {uint64_t(1), uint64_t(window), uint64_t(window) + 5, uint64_t(1000003)}) testWindow(4096, keep, window, step);
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  return tally.finish();
 }
 #else
 #include <cstdio>

@@ -88,7 +88,7 @@ void testLayout() {
 std::vector<uint16_t> topkOf(const std::vector<float>& values, uint32_t keep) {
   const uint32_t n = uint32_t(values.size());
   std::vector<uint32_t> keys(n), histogram(kTopkHistogramSize);
-  std::vector<uint16_t> candidates(n), selected(n);
+  std::vector<uint16_t> selected(n);
   std::vector<uint64_t> ranked(n);
   uint32_t maxKey = 0;
   for (uint32_t i = 0; i < n; ++i) {
@@ -98,7 +98,7 @@ std::vector<uint16_t> topkOf(const std::vector<float>& values, uint32_t keep) {
   // Twice: without a hint (histogram path), then with the hint the first call left (which may
   // or may not admit this block); both must give the same set.
   uint32_t hint = 0;
-  const TopkScratch scratch{histogram.data(), candidates.data(), ranked.data()};
+  const TopkScratch scratch{histogram.data(), ranked.data()};
   const uint32_t taken = selectTopk(keys.data(), n, keep, maxKey, scratch, selected.data(), &hint);
   std::vector<uint16_t> first(selected.begin(), selected.begin() + taken);
   const uint32_t again = selectTopk(keys.data(), n, keep, maxKey, scratch, selected.data(), &hint);
