@@ -1,10 +1,10 @@
 // The native fused AdamW: the uncompressed baseline (two float32 moments, 8 bytes per parameter)
 // with MicroAdam's API, threads, dtypes and batching, so switching is one line.
-import { BatchedOptimizer, isOptimizerOfKind, type GroupRecord, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
+import { BatchedOptimizer, isOptimizerOfKind, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
 import { binding, type NativeAdamWState } from "./binding";
 import { ADAMW_HYPER_FIELDS, resolveStepOptions } from "./hyper";
 import { checkState, checkTensorPair, runStep, runStepAsync, type NativeStepCall, type NativeStepFunctions } from "./native-call";
-import type { NonFinitePolicy, StepResult, Tensor } from "./types";
+import type { GroupRecord, NonFinitePolicy, StepResult, Tensor } from "./types";
 import { rangeError, registerBrand, rejectUnknownKeys, renameArgument, requireInteger, requireObject, typeError, isTypedArray } from "./validate";
 
 export interface AdamWSnapshot {

@@ -13,7 +13,7 @@ import {
 } from "./native-call";
 import { checkStream } from "./device-array";
 import { normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
-import type { NonFinitePolicy, StepResult, StepTensor } from "./types";
+import type { GroupRecord, NonFinitePolicy, StepResult, StepTensor } from "./types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
 
 /** A group of tensors sharing hyperparameters (like a torch param group). */
@@ -37,9 +37,6 @@ export interface OptimizerStepOptions {
   /** CUDA states only: the cudaStream_t to enqueue the step on (MicroAdamStepOptions.stream). */
   stream?: bigint;
 }
-
-/** The hyperparameters of each group in a state dict, with the sizes of its tensors. */
-export type GroupRecord = ResolvedHyper & { numels: number[] };
 
 export interface OptimizerState extends SteppableState {
   readonly step: number;

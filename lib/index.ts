@@ -8,6 +8,7 @@ export type {
   HalfTensor,
   MicroAdamSnapshot,
   MicroAdamStateConfig,
+  MicroAdamStateDict,
   MicroAdamStateOptions,
   MicroAdamStepOptions,
   NonFinitePolicy,
@@ -20,7 +21,6 @@ export { microAdamStep, microAdamStepAsync } from "./step";
 export {
   MicroAdam,
   type MicroAdamOptions,
-  type MicroAdamStateDict,
   type OptimizerStepOptions,
   type ParamGroup,
   type ResolvedParamGroup,

@@ -1,14 +1,15 @@
 // MicroAdam: a torch-style optimizer over many tensors with param groups. Every step is one
 // native call covering all tensors, spread over the engine's threads.
-import { BatchedOptimizer, isOptimizerOfKind, type GroupRecord, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
+import { BatchedOptimizer, isOptimizerOfKind, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
 import * as checkpoint from "./checkpoint/optimizer-checkpoint";
 import { HYPER_FIELDS } from "./hyper";
 import { MicroAdamState, resolveStateConfig, STATE_DEFAULTS } from "./state";
 import { checkMicroAdamState, microAdamNative } from "./step";
-import type { Device, MicroAdamSnapshot, MicroAdamStateConfig, NonFinitePolicy, StepTensor } from "./types";
+import type { Device, MicroAdamSnapshot, MicroAdamStateDict, NonFinitePolicy, StepTensor } from "./types";
 import { rangeError, registerBrand, requireObject, typeError } from "./validate";
 
 export type { OptimizerStepOptions, ParamGroup, ResolvedParamGroup } from "./batched-optimizer";
+export type { MicroAdamStateDict } from "./types";
 
 /** Options of a MicroAdam optimizer; every hyperparameter is a default for the groups. */
 export interface MicroAdamOptions {
@@ -27,14 +28,6 @@ export interface MicroAdamOptions {
   /** The CUDA device of the states. Default 0. */
   deviceIndex?: number;
   nonFinite?: NonFinitePolicy;
-}
-
-export interface MicroAdamStateDict {
-  format: "microadam-native/state-dict";
-  version: 1;
-  layout: Omit<MicroAdamStateConfig, "numel" | "device" | "deviceIndex">;
-  paramGroups: GroupRecord[];
-  states: MicroAdamSnapshot[];
 }
 
 const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;

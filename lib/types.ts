@@ -116,3 +116,17 @@ export interface MicroAdamSnapshot {
   /** Row-major m × K, bf16 bits. */
   windowValues: Uint16Array;
 }
+
+/** A param group as a state dict records it: its resolved hyperparameters and the sizes of its tensors. */
+export type GroupRecord = Required<Pick<MicroAdamStepOptions, "lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "alpha">> & {
+  numels: number[];
+};
+
+/** What MicroAdam.stateDict() returns and loadStateDict() takes (structuredClone copies it). */
+export interface MicroAdamStateDict {
+  format: "microadam-native/state-dict";
+  version: 1;
+  layout: Omit<MicroAdamStateConfig, "numel" | "device" | "deviceIndex">;
+  paramGroups: GroupRecord[];
+  states: MicroAdamSnapshot[];
+}

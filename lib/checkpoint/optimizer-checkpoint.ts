@@ -2,7 +2,6 @@
 // then LAYT + STAT for every tensor in the order of the flattened groups. Loading checks the
 // file and its fit to the optimizer first, then hands a state dict to loadStateDict, which puts
 // every state back if one refuses its snapshot.
-import type { MicroAdamStateDict } from "../optimizer";
 import { asContentError, checkLayoutMatches, checkpointError, mismatchError, requireBytes, requirePath } from "./errors";
 import { readCheckpointFile, writeFileAtomic } from "./file";
 import { CheckpointKind, decodeCheckpoint, encodeCheckpoint, type SectionParts } from "./format";
@@ -18,7 +17,7 @@ import {
   type SavedGroup,
 } from "./records";
 import { checkStateIdle, expectSections, type CheckpointableState } from "./state-checkpoint";
-import type { MicroAdamSnapshot } from "../types";
+import type { MicroAdamSnapshot, MicroAdamStateDict } from "../types";
 
 /** What saving and loading need of a MicroAdam. */
 export interface CheckpointableOptimizer {
