@@ -11,12 +11,13 @@ export const HEADER_BYTES = 32;
 export const SECTION_HEADER_BYTES = 16;
 export const SECTION_CRC_BYTES = 4;
 
-/** What a checkpoint holds: one state, or a whole MicroAdam optimizer. */
-export const CheckpointKind = { State: 1, Optimizer: 2 } as const;
+/** What a checkpoint holds: one MicroAdam state, a whole MicroAdam optimizer, or one AdamW state. */
+export const CheckpointKind = { State: 1, Optimizer: 2, AdamWState: 3 } as const;
 export type CheckpointKind = (typeof CheckpointKind)[keyof typeof CheckpointKind];
+const CHECKPOINT_KINDS: readonly number[] = Object.values(CheckpointKind);
 
-export type SectionTag = "LAYT" | "STAT" | "OPTM";
-const SECTION_TAGS: readonly string[] = ["LAYT", "STAT", "OPTM"];
+export type SectionTag = "LAYT" | "STAT" | "OPTM" | "ADMW";
+const SECTION_TAGS: readonly string[] = ["LAYT", "STAT", "OPTM", "ADMW"];
 
 /** A section to write: its payload may come in several parts (no copy of big arrays). */
 export interface SectionParts {
@@ -72,12 +73,27 @@ export function readSafeU64(view: Buffer, offset: number, where: string, field: 
   return Number(value);
 }
 
+/** A checkpoint's kind and sections, as decodeCheckpoint found them. */
+export interface DecodedCheckpoint {
+  kind: CheckpointKind;
+  sections: DecodedSection[];
+}
+
+export interface DecodeOptions {
+  /**
+   * The checkpoint fills whole 4-byte words: up to 3 zero bytes may follow its end (a tfjs
+   * optimizer weight carries a checkpoint as int32 data). The checkpoint's own length is the
+   * header's, bytes 16-23.
+   */
+  wordPadded?: boolean;
+}
+
 /**
  * Checks the header and every section's CRC-32 and returns the sections. Nothing is
  * allocated in proportion to a length read from the file before it is checked against the
  * bytes actually present, so a damaged length cannot ask for gigabytes.
  */
-export function decodeCheckpoint(bytes: Uint8Array, where: string): { kind: CheckpointKind; sections: DecodedSection[] } {
+export function decodeCheckpoint(bytes: Uint8Array, where: string, options: DecodeOptions = {}): DecodedCheckpoint {
   const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (data.length < HEADER_BYTES)
     throw checkpointError(where, `too short to be a checkpoint: ${data.length} bytes, the header alone is ${HEADER_BYTES}`);
@@ -89,15 +105,19 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): { kind: Chec
   if (version !== FORMAT_VERSION)
     throw checkpointError(where, `format version ${version} is not supported (this build reads version ${FORMAT_VERSION})`);
   const kind = data.readUInt16LE(10);
-  if (kind !== CheckpointKind.State && kind !== CheckpointKind.Optimizer)
-    throw checkpointError(where, `unknown checkpoint kind ${kind}`);
+  if (!CHECKPOINT_KINDS.includes(kind)) throw checkpointError(where, `unknown checkpoint kind ${kind}`);
   if (data.readUInt32LE(24) !== 0) throw checkpointError(where, "reserved header bytes 24-27 are not zero");
   const sectionCount = data.readUInt32LE(12);
   const fileLength = readSafeU64(data, 16, where, "the file length");
   if (data.length < fileLength)
     throw checkpointError(where, `truncated: the header says ${fileLength} bytes, there are ${data.length}`);
-  if (data.length > fileLength)
-    throw checkpointError(where, `${data.length - fileLength} unexpected bytes after the end of the checkpoint (${fileLength} bytes)`);
+  if (data.length > fileLength && !(options.wordPadded && isWordPadding(data, fileLength)))
+    throw checkpointError(
+      where,
+      options.wordPadded
+        ? `${data.length - fileLength} bytes after the end of the checkpoint (${fileLength} bytes) are not its padding to whole words (at most 3 zero bytes)`
+        : `${data.length - fileLength} unexpected bytes after the end of the checkpoint (${fileLength} bytes)`,
+    );
 
   const sections: DecodedSection[] = [];
   let offset = HEADER_BYTES;
@@ -120,4 +140,9 @@ export function decodeCheckpoint(bytes: Uint8Array, where: string): { kind: Chec
   if (offset !== fileLength)
     throw checkpointError(where, `${fileLength - offset} bytes after the last of ${sectionCount} sections`);
   return { kind: kind as CheckpointKind, sections };
+}
+
+/** After the checkpoint's `length` bytes: zeros up to the next multiple of 4, and nothing more. */
+function isWordPadding(data: Buffer, length: number): boolean {
+  return data.length % 4 === 0 && data.length - length < 4 && data.subarray(length).every((b) => b === 0);
 }

@@ -50,8 +50,9 @@ export function encodeOptimizerCheckpoint(optimizer: CheckpointableOptimizer): U
 
 function decodeOptimizerCheckpoint(bytes: Uint8Array, where: string): DecodedOptimizer {
   const { kind, sections } = decodeCheckpoint(bytes, where);
-  if (kind !== CheckpointKind.Optimizer)
+  if (kind === CheckpointKind.State)
     throw mismatchError(where, "a MicroAdam optimizer: it holds a single MicroAdamState (load it with MicroAdamState.load)");
+  if (kind !== CheckpointKind.Optimizer) throw mismatchError(where, "a MicroAdam optimizer: it holds an AdamW state");
   if (sections.length === 0 || sections[0].tag !== "OPTM") throw checkpointError(where, "its first section is not OPTM");
   const { groups, tensorCount } = decodeOptimizer(sections[0], where);
   if (sections.length !== 1 + 2 * tensorCount)

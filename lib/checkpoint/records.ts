@@ -1,8 +1,10 @@
-// The MicroAdam sections of a checkpoint (docs/checkpoint-format.md): LAYT (one tensor's
-// layout), STAT (its step counter and five buffers, exactly the snapshot fields of
-// docs/algorithm.md, "State", so the bytes do not depend on the device that wrote them) and
-// OPTM (an optimizer's param groups). Encoding and decoding only; nothing here touches a state.
+// The sections of a checkpoint (docs/checkpoint-format.md): LAYT (one tensor's layout), STAT
+// (its step counter and five buffers, exactly the snapshot fields of docs/algorithm.md, "State",
+// so the bytes do not depend on the device that wrote them), OPTM (an optimizer's param groups)
+// and ADMW (one AdamW state: its step counter and two float32 moments). Encoding and decoding
+// only; nothing here touches a state.
 import { endianness } from "os";
+import type { AdamWSnapshot } from "../adamw";
 import type { ResolvedHyper } from "../hyper";
 import type { MicroAdamSnapshot, MicroAdamStateConfig } from "../types";
 import { checkpointError, readSafeU64, type DecodedSection } from "./format";
@@ -27,6 +29,8 @@ export interface SavedGroup extends ResolvedHyper {
 export const LAYOUT_BYTES = 56;
 const STEP_BYTES = 8;
 const OPTIMIZER_HEADER_BYTES = 8;
+/** ADMW: numel, step. */
+const ADAMW_HEADER_BYTES = 16;
 const GROUP_BYTES = 56;
 const HYPER_ORDER = ["lr", "beta1", "beta2", "eps", "weightDecay", "alpha"] as const;
 const littleEndianHost = endianness() === "LE";
@@ -158,6 +162,34 @@ export function decodeOptimizer(section: DecodedSection, where: string): { group
   return { groups, tensorCount };
 }
 
+/** The ADMW payload as parts that view the snapshot's moments (no copy on little-endian hosts). */
+export function encodeAdamWParts(numel: number, snapshot: AdamWSnapshot): Uint8Array[] {
+  const head = Buffer.alloc(ADAMW_HEADER_BYTES);
+  head.writeBigUInt64LE(BigInt(numel), 0);
+  head.writeBigUInt64LE(BigInt(snapshot.step), 8);
+  return [head, littleEndianBytes(snapshot.expAvg), littleEndianBytes(snapshot.expAvgSq)];
+}
+
+/** Reads an ADMW payload into a fresh snapshot; its size must follow from its numel. */
+export function decodeAdamW(section: DecodedSection, where: string): { numel: number; snapshot: AdamWSnapshot } {
+  const b = asBuffer(section.payload);
+  const name = "its ADMW section";
+  if (b.length < ADAMW_HEADER_BYTES) throw checkpointError(where, `${name} has ${b.length} bytes, fewer than ${ADAMW_HEADER_BYTES}`);
+  const numel = readSafeU64(b, 0, where, "numel");
+  if (numel < 1) throw checkpointError(where, `${name} has numel 0`);
+  if (b.length - ADAMW_HEADER_BYTES !== 8 * numel)
+    throw checkpointError(where, `${name} has ${b.length} bytes, numel ${numel} needs ${ADAMW_HEADER_BYTES + 8 * numel}`);
+  const momentBytes = 4 * numel;
+  return {
+    numel,
+    snapshot: {
+      step: readSafeU64(b, 8, where, "the step counter"),
+      expAvg: readFloat32(b.subarray(ADAMW_HEADER_BYTES, ADAMW_HEADER_BYTES + momentBytes)),
+      expAvgSq: readFloat32(b.subarray(ADAMW_HEADER_BYTES + momentBytes)),
+    },
+  };
+}
+
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -166,10 +198,12 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function littleEndianBytes(values: Uint16Array): Uint8Array {
+/** The elements' bytes, little-endian (BYTES_PER_ELEMENT, not instanceof: the addon's arrays may come from another realm). */
+function littleEndianBytes(values: Uint16Array | Float32Array): Uint8Array {
   if (littleEndianHost) return bytesOf(values);
-  const b = Buffer.alloc(values.length * 2);
-  values.forEach((v, i) => b.writeUInt16LE(v, 2 * i));
+  const b = Buffer.alloc(values.byteLength);
+  if (values.BYTES_PER_ELEMENT === 2) values.forEach((v, i) => b.writeUInt16LE(v, 2 * i));
+  else new Uint32Array(values.buffer, values.byteOffset, values.length).forEach((v, i) => b.writeUInt32LE(v, 4 * i));
   return b;
 }
 
@@ -179,6 +213,17 @@ function readUint16(bytes: Uint8Array): Uint16Array {
   else {
     const b = asBuffer(bytes);
     for (let i = 0; i < out.length; i++) out[i] = b.readUInt16LE(2 * i);
+  }
+  return out;
+}
+
+function readFloat32(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.byteLength / 4);
+  if (littleEndianHost) new Uint8Array(out.buffer).set(bytes);
+  else {
+    const bits = new Uint32Array(out.buffer);
+    const b = asBuffer(bytes);
+    for (let i = 0; i < bits.length; i++) bits[i] = b.readUInt32LE(4 * i);
   }
   return out;
 }

@@ -14,7 +14,7 @@ import {
   stateUnusableError,
 } from "./errors";
 import { readCheckpointFile, writeFileAtomic } from "./file";
-import { CheckpointKind, decodeCheckpoint, encodeCheckpoint, type DecodedSection } from "./format";
+import { CheckpointKind, decodeCheckpoint, encodeCheckpoint, type DecodedCheckpoint, type DecodedSection } from "./format";
 import { decodeLayout, decodeState, encodeLayout, encodeStateParts, layoutOf, type LayoutRecord, type LayoutSource } from "./records";
 
 /** What saving and loading need of a MicroAdamState. */
@@ -31,8 +31,8 @@ export interface DecodedState {
   snapshot: MicroAdamSnapshot;
 }
 
-/** Throws if `state` cannot be read or written now. */
-export function checkStateIdle(state: CheckpointableState, name: string): void {
+/** Throws if `state` (a MicroAdam or an AdamW state) cannot be read or written now. */
+export function checkStateIdle(state: { readonly disposed: boolean; readonly busy: boolean }, name: string): void {
   if (state.disposed) throw stateUnusableError(`${name} was disposed`);
   if (state.busy) throw stateUnusableError(`${name} is busy: a step on it is in flight (await it first)`);
 }
@@ -52,13 +52,18 @@ export function expectSections(sections: DecodedSection[], tags: readonly string
     throw checkpointError(where, `its sections are [${found}], expected [${tags.join(", ")}]`);
 }
 
-export function decodeStateCheckpoint(bytes: Uint8Array, where: string): DecodedState {
-  const { kind, sections } = decodeCheckpoint(bytes, where);
-  if (kind !== CheckpointKind.State)
+/** The layout and snapshot of a decoded kind 1 checkpoint (one MicroAdam state). */
+export function decodeStateSections({ kind, sections }: DecodedCheckpoint, where: string): DecodedState {
+  if (kind === CheckpointKind.Optimizer)
     throw mismatchError(where, "a MicroAdamState: it holds a MicroAdam optimizer (load it with MicroAdam.load)");
+  if (kind !== CheckpointKind.State) throw mismatchError(where, "a MicroAdamState: it holds an AdamW state");
   expectSections(sections, ["LAYT", "STAT"], where);
   const layout = decodeLayout(sections[0], where);
   return { layout, snapshot: decodeState(sections[1], layout, where) };
+}
+
+export function decodeStateCheckpoint(bytes: Uint8Array, where: string): DecodedState {
+  return decodeStateSections(decodeCheckpoint(bytes, where), where);
 }
 
 /** Replaces `state` with the checkpoint in `bytes`, or throws and changes nothing. */
@@ -93,7 +98,16 @@ export function stateFromCheckpoint<S extends CheckpointableState>(
   rejectUnknownKeys(o, "options", ["device", "deviceIndex"]);
   const device = requireOneOf(o.device ?? "cpu", "options.device", ["cpu", "cuda", "auto"] as const);
   const deviceIndex = o.deviceIndex as number | undefined; // checked by create
-  const { layout, snapshot } = decodeStateCheckpoint(bytes, where);
+  return stateFromDecoded(decodeStateCheckpoint(bytes, where), where, { device, ...(deviceIndex === undefined ? {} : { deviceIndex }) }, create);
+}
+
+/** A new state holding a decoded checkpoint, placed by `placement` (see stateFromCheckpoint). */
+export function stateFromDecoded<S extends CheckpointableState>(
+  { layout, snapshot }: DecodedState,
+  where: string,
+  placement: Pick<MicroAdamStateOptions, "device" | "deviceIndex">,
+  create: (options: MicroAdamStateOptions) => S,
+): S {
   const config: Omit<MicroAdamStateConfig, "device"> = {
     numel: layout.numel,
     window: layout.window,
@@ -103,7 +117,7 @@ export function stateFromCheckpoint<S extends CheckpointableState>(
   };
   let state: S;
   try {
-    state = create({ ...config, device, ...(deviceIndex === undefined ? {} : { deviceIndex }) });
+    state = create({ ...config, ...placement });
   } catch (error) {
     throw asContentError(error, where);
   }

@@ -237,15 +237,18 @@ export abstract class NativeOptimizer extends tf.Optimizer {
   }
 
   /**
-   * The iteration count, then one int32 tensor per variable holding its complete native state
-   * (lib/tfjs/state-weights.ts), named '<variable>/microadam' or '<variable>/adamw'. The tensors
+   * The iteration count, then one int32 tensor per variable holding its complete native state as
+   * a checkpoint (lib/tfjs/state-weights.ts), named '<variable>/microadam' or '<variable>/adamw'. The tensors
    * are new: dispose them when done.
    */
   override async getWeights(): Promise<NamedWeight[]> {
     this.checkNotDisposed();
     const weights: NamedWeight[] = [await this.saveIterations()];
     for (const v of this.variableStates())
-      weights.push({ name: `${v.variableName}${WEIGHT_SUFFIX[v.kind]}`, tensor: tf.tensor1d(encodeState(v.kind, v.state), "int32") });
+      weights.push({
+        name: `${v.variableName}${WEIGHT_SUFFIX[v.kind]}`,
+        tensor: tf.tensor1d(encodeState(v.kind, v.state, `the state of '${v.variableName}'`), "int32"),
+      });
     return weights;
   }
 
@@ -268,18 +271,19 @@ export abstract class NativeOptimizer extends tf.Optimizer {
     const iterations = (await weightValues[0].tensor.data())[0];
     if (!Number.isInteger(iterations) || iterations < 0)
       throw rangeError("weightValues[0] (iterations)", "an integer ≥ 0", iterations);
-    const decoded: { savedName: string; decoded: DecodedState }[] = [];
+    const decoded: { savedName: string; decoded: DecodedState; where: string }[] = [];
     for (let i = 1; i < weightValues.length; i++) {
       const { name, tensor } = weightValues[i];
       if (tensor.dtype !== "int32") throw typeError(`weightValues[${i}] ('${name}')`, "an int32 tensor (from getWeights)", tensor.dtype);
-      const state = decodeState((await tensor.data()) as Int32Array, `weightValues[${i}] ('${name}')`);
+      const where = `weightValues[${i}] ('${name}')`;
+      const state = decodeState((await tensor.data()) as Int32Array, where);
       const suffix = WEIGHT_SUFFIX[state.kind];
-      decoded.push({ savedName: name.endsWith(suffix) ? name.slice(0, -suffix.length) : name, decoded: state });
-      this.checkLayout(state, `weightValues[${i}] ('${name}')`);
+      decoded.push({ savedName: name.endsWith(suffix) ? name.slice(0, -suffix.length) : name, decoded: state, where });
+      this.checkLayout(state, where);
     }
     const created: PendingSlot[] = [];
     try {
-      for (const d of decoded) created.push({ ...d, state: createDecodedState(d.decoded) });
+      for (const { savedName, decoded: d, where } of decoded) created.push({ savedName, decoded: d, state: createDecodedState(d, where) });
     } catch (error) {
       created.forEach((p) => p.state.dispose());
       throw error;
