@@ -3,7 +3,7 @@
 // the root package has no save/load API for AdamWState yet (its stateDict covers AdamW).
 import type { AdamWSnapshot } from "../adamw";
 import { asContentError, mismatchError } from "./errors";
-import { CheckpointKind, decodeCheckpoint, encodeCheckpoint, type DecodedCheckpoint } from "./format";
+import { CheckpointKind, encodeCheckpoint, type DecodedCheckpoint } from "./format";
 import { decodeAdamW, encodeAdamWParts } from "./records";
 import { checkStateIdle, expectSections } from "./state-checkpoint";
 
@@ -33,10 +33,6 @@ export function decodeAdamWSections({ kind, sections }: DecodedCheckpoint, where
     throw mismatchError(where, `an AdamW state: it holds ${kind === CheckpointKind.State ? "a MicroAdam state" : "a MicroAdam optimizer"}`);
   expectSections(sections, ["ADMW"], where);
   return decodeAdamW(sections[0], where);
-}
-
-export function decodeAdamWCheckpoint(bytes: Uint8Array, where: string): DecodedAdamWState {
-  return decodeAdamWSections(decodeCheckpoint(bytes, where), where);
 }
 
 /**
