@@ -28,9 +28,10 @@ const MICROADAM_HEADER_WORDS = 16;
 const ADAMW_HEADER_WORDS = 6;
 const TWO_32 = 2 ** 32;
 
-/** True when `bytes` start with 0.1's version word (1, little-endian). */
-export function isLegacyStateWeights(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === LEGACY_VERSION && bytes[1] === 0 && bytes[2] === 0 && bytes[3] === 0;
+/** True when the words' bytes start with 0.1's version word (1, little-endian). */
+export function isLegacyStateWeights(words: Int32Array): boolean {
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, Math.min(4, words.byteLength));
+  return bytes.length === 4 && bytes[0] === LEGACY_VERSION && bytes[1] === 0 && bytes[2] === 0 && bytes[3] === 0;
 }
 
 function getUint53(view: DataView, word: number): number {
@@ -56,14 +57,14 @@ function readElements<T extends Uint8Array | Uint16Array | Float32Array>(
 
 /**
  * The checkpoint (kind 1 for MicroAdam, kind 3 for AdamW) holding the state that 0.1 wrote as
- * `bytes`. Throws a RangeError naming the weight `name` where 0.1's reader did; the checkpoint
- * is then checked like any other (layout, sizes, content).
+ * the int32 data `weight`. Throws a RangeError naming the weight `name` where 0.1's reader did,
+ * with 0.1's words; the checkpoint is then checked like any other (layout, sizes, content).
  */
-export function legacyStateWeightsToCheckpoint(bytes: Uint8Array, name: string): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const words = Math.floor(bytes.byteLength / 4);
-  const fail = (expected: string) => rangeError(name, expected, bytes);
-  if (bytes.byteLength % 4 !== 0 || words < ADAMW_HEADER_WORDS) throw fail("an int32 tensor holding a microadam-native optimizer state");
+export function legacyStateWeightsToCheckpoint(weight: Int32Array, name: string): Uint8Array {
+  const view = new DataView(weight.buffer, weight.byteOffset, weight.byteLength);
+  const words = weight.length;
+  const fail = (expected: string) => rangeError(name, expected, weight);
+  if (words < ADAMW_HEADER_WORDS) throw fail("an int32 tensor holding a microadam-native optimizer state");
   const version = view.getInt32(0, true);
   if (version !== LEGACY_VERSION) throw fail(`format version ${LEGACY_VERSION} (word 0 is ${version})`);
   const kindCode = view.getInt32(4, true);

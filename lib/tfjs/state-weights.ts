@@ -39,13 +39,9 @@ export function encodeState(kind: StateKind, state: MicroAdamState | AdamWState,
 
 /** Reads the words of one state; `name` names the weight in error messages. */
 export function decodeState(words: Int32Array, name: string): DecodedState {
-  let bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
-  let padded = true;
-  if (isLegacyStateWeights(bytes)) {
-    bytes = legacyStateWeightsToCheckpoint(bytes, name);
-    padded = false;
-  }
-  const checkpoint = decodeCheckpoint(bytes, name, { wordPadded: padded });
+  const legacy = isLegacyStateWeights(words);
+  const bytes = legacy ? legacyStateWeightsToCheckpoint(words, name) : new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  const checkpoint = decodeCheckpoint(bytes, name, { wordPadded: !legacy });
   if (checkpoint.kind === CheckpointKind.AdamWState) return { kind: "adamw", ...decodeAdamWSections(checkpoint, name) };
   if (checkpoint.kind === CheckpointKind.Optimizer)
     throw mismatchError(name, "an optimizer weight: it holds a whole MicroAdam optimizer (a weight holds one state)");
