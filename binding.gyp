@@ -1,10 +1,11 @@
-# Fallback build for node-gyp and prebuildify: the CPU engine only (the CUDA backend builds
-# through CMakeLists.txt). Sources come from the same list as the CMake build.
+# Fallback build for node-gyp and prebuildify: the CPU engine, with the no-CUDA entry of the
+# backend registry (the CUDA backend builds through CMakeLists.txt). Sources come from the same
+# list as the CMake build.
 {
   "targets": [
     {
       "target_name": "microadam_native",
-      "sources": ["<!@(node scripts/list-sources.js cpu)"],
+      "sources": ["<!@(node scripts/list-sources.js cpu)", "<!@(node scripts/list-sources.js no-cuda)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "csrc"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

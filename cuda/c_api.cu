@@ -1,15 +1,17 @@
 #include "c_api.h"
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "cuda_engine.h"
-#include "device_state.h"
+#include "core/backend.h"
+#include "core/call_format.h"
+#include "core/step_entry.h"
 
+// A state made through the CUDA backend (core/backend.h), as the C ABI hands it out.
 struct microadam_state {
-  explicit microadam_state(const microadam::StateConfig& c, int device) : state(c, device) {}
-  microadam::cuda::DeviceState state;
+  std::shared_ptr<microadam::OptimizerState> state;
 };
 
 namespace {
@@ -45,51 +47,49 @@ int microadam_state_create(uint64_t numel, uint32_t window, double density, uint
     c.topkBlockSize = topkBlockSize;
     c.quantBlockSize = quantBlockSize;
     microadam::validateConfig(c);
-    *out = new microadam_state(c, device);
+    auto created = std::make_unique<microadam_state>();
+    created->state = microadam::cudaBackend().createState(c, device);
+    *out = created.release();
   });
 }
 
 void microadam_state_destroy(microadam_state* state) { delete state; }
 
-uint64_t microadam_state_bytes(const microadam_state* state) { return state ? state->state.layout().stateBytes() : 0; }
+uint64_t microadam_state_bytes(const microadam_state* state) { return state ? state->state->layout().stateBytes() : 0; }
 
-uint64_t microadam_state_step(const microadam_state* state) { return state ? state->state.step() : 0; }
+uint64_t microadam_state_step(const microadam_state* state) { return state ? state->state->step() : 0; }
 
+// The packed call of core/call_format.h, with device pointers as the tensors.
 int microadam_step(microadam_state* const* states, void* const* params, const void* const* grads, const uint8_t* dtypes,
                    const double* hyper, uint32_t count, int policy, uint64_t stream, int* skipped) {
   return guarded([&] {
     if (!states || !params || !grads || !dtypes || !hyper || !skipped)
       throw microadam::TypeError("microadam_step: a pointer argument is NULL");
-    if (policy < 0 || policy > 2) throw microadam::RangeError("policy must be 0, 1 or 2");
-    std::vector<microadam::cuda::DeviceTensorStep> steps(count);
+    const microadam::NonFinitePolicy nonFinite = microadam::nonFinitePolicyFromCode(policy, "policy");
+    const microadam::PackedTensors packed{count, dtypes, hyper};
+    std::vector<microadam::StateStep> steps(count);
+    std::vector<microadam::OptimizerState*> held;
     for (uint32_t i = 0; i < count; ++i) {
       if (!states[i]) throw microadam::TypeError("states[" + std::to_string(i) + "] is NULL");
-      if (dtypes[2 * i] > 2 || dtypes[2 * i + 1] > 2)
-        throw microadam::RangeError("dtypes[" + std::to_string(i) + "] is not a known dtype code");
-      const uint64_t n = states[i]->state.numel();
-      steps[i].state = &states[i]->state;
-      steps[i].params = microadam::TensorView{params[i], n, microadam::Dtype(dtypes[2 * i]), true};
-      steps[i].grads = microadam::TensorView{const_cast<void*>(grads[i]), n, microadam::Dtype(dtypes[2 * i + 1]), true};
-      const double* h = hyper + 6 * size_t(i);
-      steps[i].hyper = microadam::HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
+      const uint64_t n = states[i]->state->numel();
+      steps[i].state = states[i]->state.get();
+      steps[i].params = microadam::TensorView{params[i], n, packed.dtype(i, 0), true};
+      steps[i].grads = microadam::TensorView{const_cast<void*>(grads[i]), n, packed.dtype(i, 1), true};
+      steps[i].hyper = packed.hyperParams(i);
+      held.push_back(steps[i].state);
     }
-    struct Held {
-      std::vector<microadam::cuda::DeviceTensorStep>& steps;
-      size_t count = 0;
-      ~Held() {
-        for (size_t i = 0; i < count; ++i) steps[i].state->release();
-      }
-    } held{steps};
-    for (auto& s : steps) {
-      if (!s.state->tryAcquire()) throw microadam::StateError("a state is busy (or given twice)");
-      ++held.count;
-    }
-    *skipped = microadam::cuda::cudaStep(steps, microadam::NonFinitePolicy(policy), stream).skipped ? 1 : 0;
+    microadam::checkMicroAdamBatch(steps, stream);
+    microadam::acquireAll(held);
+    struct Release {
+      std::vector<microadam::OptimizerState*>& states;
+      ~Release() { microadam::releaseAll(states); }
+    } release{held};
+    *skipped = microadam::runMicroAdamBatch(steps, nonFinite, stream).skipped ? 1 : 0;
   });
 }
 
 int microadam_synchronize(int device, uint64_t stream) {
-  return guarded([&] { microadam::cuda::synchronize(device, stream); });
+  return guarded([&] { microadam::cudaBackend().synchronize(device, stream); });
 }
 
 const char* microadam_last_error(void) { return lastError.c_str(); }

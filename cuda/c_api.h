@@ -14,7 +14,8 @@ extern "C" {
 
 typedef struct microadam_state microadam_state;
 
-/* dtype codes: 0 = f32, 1 = bf16, 2 = f16. policy: 0 = skip, 1 = error, 2 = ignore. */
+/* The packed call of csrc/core/call_format.h. dtype codes: 0 = f32, 1 = bf16, 2 = f16.
+ * policy: 0 = skip, 1 = error, 2 = ignore. */
 int microadam_state_create(uint64_t numel, uint32_t window, double density, uint32_t topk_block_size,
                            uint32_t quant_block_size, int device, microadam_state** out);
 void microadam_state_destroy(microadam_state* state);

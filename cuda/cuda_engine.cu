@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "core/batch_checks.h"
 #include "core/errors.h"
 #include "cuda_check.h"
 #include "fused_step_kernel.cuh"
@@ -82,21 +83,10 @@ PinnedStaging& stagingFor(int device) {
 
 uint64_t tensorBytes(const TensorView& t) { return t.numel * dtypeBytes(t.dtype); }
 
-void requireSameDevice(const std::vector<DeviceTensorStep>& steps) {
-  const int device = steps[0].state->deviceIndex();
-  for (size_t i = 1; i < steps.size(); ++i)
-    if (steps[i].state->deviceIndex() != device)
-      throw RangeError("states[" + std::to_string(i) + "] is on CUDA device " +
-                       std::to_string(steps[i].state->deviceIndex()) + " but states[0] is on device " +
-                       std::to_string(device) + ": one call steps states of one device");
-}
-
 }  // namespace
 
 StepReport cudaStep(const std::vector<DeviceTensorStep>& steps, NonFinitePolicy policy, uint64_t streamHandle) {
-  validateBatch(steps, true);
   if (steps.empty()) return StepReport{false};
-  requireSameDevice(steps);
   const int device = steps[0].state->deviceIndex();
   checkCuda(cudaSetDevice(device), "cudaSetDevice");
   cudaStream_t stream = streamHandle ? reinterpret_cast<cudaStream_t>(streamHandle) : cudaStreamPerThread;

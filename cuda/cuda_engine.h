@@ -1,14 +1,14 @@
 // The CUDA engine: one step over any number of tensors whose states live on one device, as one
 // launch of the fused kernel (plus a light non-finite scan for the skip/error policies). Same
-// contract as core/cpu_engine.h: everything is checked before anything changes, and the result
-// equals the CPU engine's bit for bit. Plain C++ (no CUDA headers).
+// contract as core/cpu_engine.h: the batch was checked by the core's entry (core/step_entry.h;
+// hosts step through it, cuda_backend.cpp is the seam), and the result equals the CPU engine's bit
+// for bit. Plain C++ (no CUDA headers).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "core/batch_checks.h"
-#include "core/cpu_engine.h"
+#include "core/batch_entry.h"
 #include "device_state.h"
 
 namespace microadam::cuda {

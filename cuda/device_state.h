@@ -22,7 +22,7 @@ class DeviceState final : public OptimizerState {
   void copyTo(const SnapshotTarget& target) const override;
   void restore(const SnapshotView& view) override;
 
-  int deviceIndex() const { return deviceIndex_; }
+  int deviceIndex() const override { return deviceIndex_; }
   // Device addresses of the five buffers.
   const kernels::StateBuffers& buffers() const { return buffers_; }
 

@@ -82,7 +82,7 @@ MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6)
   MA_DYNAMIC_SHARED(unsigned char, shared);
   const SharedLayout layout = sharedLayout(sharedTopkBlockSize);
   float* values = reinterpret_cast<float*>(shared + layout.valuesOffset);
-  float* second = reinterpret_cast<float*>(shared + layout.secondOffset);
+  float* bucketsThenMoment2 = reinterpret_cast<float*>(shared + layout.bucketsThenMoment2Offset);
   uint32_t* histogram = reinterpret_cast<uint32_t*>(shared + layout.histogramOffset);
   uint32_t* scan = reinterpret_cast<uint32_t*>(shared + layout.scanOffset);
   uint32_t* broadcast = reinterpret_cast<uint32_t*>(shared + layout.broadcastOffset);
@@ -98,8 +98,8 @@ MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6)
   const uint64_t slot0 = block * p.keepFull;
   const uint64_t row = (p.step - 1) % p.window;
 
-  // 1. a = g + deq (the bucket table lives in `second` until step 3 needs it).
-  loadAccumulator(p, begin, count, values, second);
+  // 1. a = g + deq (the bucket table lives in `bucketsThenMoment2` until step 3 needs it).
+  loadAccumulator(p, begin, count, values, bucketsThenMoment2);
   __syncthreads();
   // 2. Top-K into row (t-1) mod m; the selected a become 0.
   TopkThreshold threshold{0, 0};
@@ -107,14 +107,14 @@ MA_KERNEL void MA_LAUNCH_BOUNDS(kStepThreads, 6)
   writeSelection(values, count, keep, threshold, p.state.windowIndices + row * p.rowLength + slot0,
                  p.state.windowValues + row * p.rowLength + slot0, scan);
   // 3. What was left out becomes the new error.
-  quantizeBlock(values, count, p.quantBlockSize, begin, p.state, reinterpret_cast<uint32_t*>(second));
+  quantizeBlock(values, count, p.quantBlockSize, begin, p.state, reinterpret_cast<uint32_t*>(bucketsThenMoment2));
   // 4. Moments from the window (the row written above included).
-  accumulateWindowBlock(p, slot0, keep, count, values, second);
+  accumulateWindowBlock(p, slot0, keep, count, values, bucketsThenMoment2);
   // 5-7. Directions, error injection, parameters.
-  updateParameters(p, begin, count, values, second);
+  updateParameters(p, begin, count, values, bucketsThenMoment2);
   if (p.hasAlpha) {
     __syncthreads();
-    quantizeBlock(values, count, p.quantBlockSize, begin, p.state, reinterpret_cast<uint32_t*>(second));
+    quantizeBlock(values, count, p.quantBlockSize, begin, p.state, reinterpret_cast<uint32_t*>(bucketsThenMoment2));
   }
 }
 

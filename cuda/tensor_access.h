@@ -5,11 +5,15 @@
 
 #include <cstdint>
 
+#include "core/call_format.h"
 #include "core/numeric.h"
 
 namespace microadam::kernels {
 
-enum DtypeCode : uint8_t { kF32 = 0, kBf16 = 1, kF16 = 2 };  // core/tensor.h's Dtype
+// The dtype codes of the packed call (core/call_format.h), as the plans carry them.
+constexpr uint8_t kF32 = uint8_t(Dtype::F32);
+constexpr uint8_t kBf16 = uint8_t(Dtype::BF16);
+constexpr uint8_t kF16 = uint8_t(Dtype::F16);
 
 MA_HOST_DEVICE float loadAsFloat(const void* data, uint8_t dtype, uint64_t i) {
   if (dtype == kF32) return static_cast<const float*>(data)[i];

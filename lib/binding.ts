@@ -95,7 +95,10 @@ export interface NativeDeviceTensorRecord {
 
 export type NativeTensorData = Float32Array | Uint16Array | NativeDeviceArray | NativeDeviceTensorRecord;
 
-/** (states, params, grads, dtypes: 2 codes per tensor, hyper: 6 per tensor, policy, stream?: a cudaStream_t). */
+/**
+ * The packed step call of csrc/core/call_format.h: (states, params, grads, dtypes: 2 codes per
+ * tensor, hyper: 6 per tensor, policy, stream?: a cudaStream_t).
+ */
 export type NativeStepArgs = [
   states: object[],
   params: NativeTensorData[],
@@ -105,6 +108,14 @@ export type NativeStepArgs = [
   policy: number,
   stream?: bigint,
 ];
+
+/** The call format's names, each at its code (test/call-format.test.ts holds lib's constants to it). */
+export interface NativeCallFormat {
+  hyperFields: string[];
+  dtypes: string[];
+  nonFinitePolicies: string[];
+  dtypesPerTensor: number;
+}
 
 /** skipped, and each state's step counter after the call. */
 export interface NativeStepReport {
@@ -131,9 +142,9 @@ export interface NativeBinding {
   adamWStep(...args: NativeStepArgs): NativeStepReport;
   adamWStepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
   setNumThreads(threads: number): void;
-  /** Benchmarks only: copies source's bytes into destination on the engine's threads. */
-  copyBandwidthProbe(destination: ArrayBufferView, source: ArrayBufferView): void;
   getNumThreads(): number;
+  /** The packed step call of csrc/core/call_format.h: each name at its code. */
+  callFormat(): NativeCallFormat;
   buildInfo(): NativeBuildInfo;
 }
 

@@ -1,4 +1,5 @@
-// Step hyperparameters: defaults, checks, and the packed form the native step takes.
+// Step hyperparameters: defaults, checks, and the packed form the native step takes. The field
+// order and the policy codes are csrc/core/call_format.h's (test/call-format.test.ts compares).
 import type { MicroAdamStepOptions, NonFinitePolicy } from "./types";
 import { rejectUnknownKeys, requireNumberIn, requireObject, requireOneOf } from "./validate";
 

@@ -1,5 +1,7 @@
-// One native step call, shared by MicroAdam and AdamW: checked tensors and hyperparameters
-// packed the way csrc/napi/step_batch.h reads them.
+// One native step call, shared by MicroAdam and AdamW: tensors and hyperparameters packed in the
+// call format of csrc/core/call_format.h. The batch as a whole (one device, sizes, distinct
+// states, shared memory) is validated once, by the core's entry (csrc/core/step_entry.h); the
+// checks here convert arguments and name them as the caller wrote them.
 import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
 import { describeTensor, DTYPE_CODE, normalizedNumel, normalizeTensor, type NormalizedTensor } from "./tensor";
@@ -86,16 +88,11 @@ function tensorError(type: typeof TypeError | typeof RangeError, name: string, e
   return e;
 }
 
-/** One call steps states of one device; a stream is for CUDA states only. */
-function checkDevices(call: NativeStepCall): void {
-  const where = (s: SteppableState) => (s.device === "cuda" ? "a CUDA state" : "a CPU state");
-  call.states.forEach((s, i) => {
-    if (i > 0 && where(s) !== where(call.states[0])) {
-      const e = new TypeError(`Expected ${where(call.states[0])} like states[0] (one call steps states of one device) for states[${i}] but received ${where(s)}`);
-      (e as Error & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-      throw e;
-    }
-  });
+/**
+ * A stream is for CUDA states only. The core refuses it too (naming it `stream`); this names the
+ * option the caller set. (One device per call is the core's rule alone.)
+ */
+function checkStreamTarget(call: NativeStepCall): void {
   if (call.stream !== undefined && call.states[0]?.device !== "cuda") {
     const e = new TypeError(`Expected no stream for ${call.streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(call.stream)}`);
     (e as Error & { code: string }).code = "ERR_INVALID_ARG_TYPE";
@@ -104,7 +101,7 @@ function checkDevices(call: NativeStepCall): void {
 }
 
 function nativeArgs(call: NativeStepCall): NativeStepArgs {
-  checkDevices(call);
+  checkStreamTarget(call);
   const dtypes = new Uint8Array(call.states.length * 2);
   call.params.forEach((p, i) => {
     dtypes[2 * i] = DTYPE_CODE[p.dtype];

@@ -5,7 +5,7 @@ import { isDeviceArray } from "./device-array";
 import type { Dtype, StepTensor } from "./types";
 import { describe, isPlainObject, isTypedArray, rangeError, requireInteger, requireOneOf, typeError } from "./validate";
 
-/** Dtype codes shared with csrc/core/tensor.h. */
+/** Dtype codes of csrc/core/call_format.h (test/call-format.test.ts compares). */
 export const DTYPE_CODE: Readonly<Record<Dtype, number>> = { f32: 0, bf16: 1, f16: 2 };
 
 export interface NormalizedTensor {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one list of native sources, read by both builds: CMakeLists.txt (cmake-js, primary) and
-// binding.gyp (node-gyp fallback, used by prebuildify). Usage: list-sources.js cpu|cuda [separator]
+// binding.gyp (node-gyp fallback, used by prebuildify).
+// Usage: list-sources.js cpu|cuda|no-cuda [separator]
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -13,9 +14,12 @@ const groups = {
     ["csrc/napi", /\.cc$/],
   ],
   // CUDA sources, compiled only when a CUDA compiler is found.
-  // (cuda/*.cpp is the plain C++ host code the kernels' launch plan needs; cuda/*.cuh are the
-  // kernel sources, included by cuda/*.cu and by the SIMT harness test.)
+  // (cuda/*.cpp is plain C++ host code: the kernels' launch plan and the backend seam; cuda/*.cuh
+  // are the kernel sources, included by cuda/*.cu and by the SIMT harness test.)
   cuda: [["cuda", /\.(cu|cpp)$/]],
+  // The CUDA entry of the backend registry in a build without the CUDA sources (binding.gyp,
+  // CMake without nvcc): exactly one of `cuda` and `no-cuda` is linked.
+  "no-cuda": [["csrc/no_cuda", /\.cpp$/]],
 };
 
 const which = process.argv[2] || "cpu";

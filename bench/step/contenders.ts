@@ -1,8 +1,8 @@
 // The contenders of the step benchmark, each set up for one size and dtype, all in the same
 // process and run: MicroAdam, the native fused AdamW, a plain JavaScript Adam, TensorFlow.js
 // Adam, and a memory-bandwidth probe.
-import { adamWStep, createAdamWState, createMicroAdamState, microAdamStep, toBf16, type Tensor } from "../../lib";
-import { binding } from "../../lib/binding";
+import * as path from "path";
+import { adamWStep, createAdamWState, createMicroAdamState, getNumThreads, microAdamStep, toBf16, type Tensor } from "../../lib";
 
 export type BenchDtype = "f32" | "bf16";
 
@@ -139,6 +139,19 @@ export const tfjsAdam: Contender = {
   },
 };
 
+type BandwidthCopy = (destination: ArrayBufferView, source: ArrayBufferView, threads: number) => void;
+
+/** The bench-only probe addon (bench/native/bandwidth_probe.cc), built by cmake-js beside the product addon. */
+function loadBandwidthProbe(): BandwidthCopy {
+  const file = path.join(__dirname, "..", "..", "build", "bench", "microadam_bandwidth_probe.node");
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(file) as { copy: BandwidthCopy }).copy;
+  } catch (cause) {
+    throw new Error(`the bandwidth probe addon ${file} could not be loaded: build it with 'npm run build:native' (cmake-js)`, { cause });
+  }
+}
+
 /** A large parallel copy: this machine's memory bandwidth (read + write), the ceiling. */
 export const bandwidthProbe: Contender = {
   name: "memory-bandwidth probe (parallel native copy)",
@@ -147,7 +160,9 @@ export const bandwidthProbe: Contender = {
   prepare(numel) {
     const from = makeValues(numel, 3);
     const to = new Float32Array(numel);
-    return { run: () => binding.copyBandwidthProbe(to, from), dispose() {} };
+    const copy = loadBandwidthProbe();
+    const threads = getNumThreads();
+    return { run: () => copy(to, from, threads), dispose() {} };
   },
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "batch_checks.h"
 #include "block_step.h"
 #include "thread_pool.h"
 
@@ -22,10 +23,7 @@ AdamWScalars makeAdamWScalars(const HyperParams& hp, uint64_t step) {
                       float(std::sqrt(biasCorrection2))};
 }
 
-void validateAdamWSteps(const std::vector<AdamWTensorStep>& steps) { validateBatch(steps); }
-
 StepReport adamWCpuStep(const std::vector<AdamWTensorStep>& steps, NonFinitePolicy policy) {
-  validateBatch(steps);
   if (shouldSkipForNonFinite(gradientsOf(steps), policy)) return StepReport{true};
   constexpr uint64_t kChunk = 1 << 14;  // 16K elements: about 200 KB of data touched per chunk
   std::vector<AdamWScalars> scalars;

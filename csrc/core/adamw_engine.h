@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "adamw_state.h"
-#include "batch_checks.h"
-#include "cpu_engine.h"
+#include "batch_entry.h"
+#include "hyper_params.h"
 
 namespace microadam {
 
@@ -18,8 +18,8 @@ struct AdamWScalars {
 };
 AdamWScalars makeAdamWScalars(const HyperParams& hp, uint64_t step);
 
+// A batch checked by the core's entry (step_entry.h), like cpuStep.
 StepReport adamWCpuStep(const std::vector<AdamWTensorStep>& steps, NonFinitePolicy policy);
-void validateAdamWSteps(const std::vector<AdamWTensorStep>& steps);
 
 namespace kernel_baseline {
 void adamWRange(AdamWState&, const TensorView&, const TensorView&, uint64_t, uint64_t, const AdamWScalars&);

@@ -1,24 +1,16 @@
-// Checks both engines run on a batch of tensors before anything is written.
+// Checks on a batch of tensors: the memory check of the core's entry (step_entry.cpp) and the
+// non-finite scan every engine runs before anything is written.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "batch_entry.h"
 #include "errors.h"
 #include "hyper_params.h"
 #include "tensor.h"
 
 namespace microadam {
-
-// One tensor of a batched step: its state, params (updated in place), grads (read only) and
-// hyperparameters.
-template <typename State>
-struct BatchEntry {
-  State* state = nullptr;
-  TensorView params;
-  TensorView grads;
-  HyperParams hyper;
-};
 
 struct TensorPair {
   TensorView params;
@@ -40,38 +32,6 @@ bool skipForNonFinite(bool finite, NonFinitePolicy policy);
 // Skip/Error policy before a step: returns true when the step must be skipped, throws
 // NonFiniteGradientError for 'error'. 'ignore' never scans.
 bool shouldSkipForNonFinite(const std::vector<TensorView>& grads, NonFinitePolicy policy);
-
-inline std::string indexed(const char* what, size_t i) { return std::string(what) + "[" + std::to_string(i) + "]"; }
-
-// Sizes, memory, hyperparameters and distinct states: throws before anything changes. Only a
-// device engine (`deviceEngine`) accepts tensors in device memory.
-template <typename State>
-void validateBatch(const std::vector<BatchEntry<State>>& steps, bool deviceEngine = false) {
-  std::vector<TensorPair> pairs;
-  pairs.reserve(steps.size());
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const BatchEntry<State>& s = steps[i];
-    if (s.state == nullptr) throw TypeError(indexed("states", i) + " is missing");
-    const uint64_t n = s.state->numel();
-    if (s.params.numel != n)
-      throw RangeError(indexed("params", i) + " must have " + std::to_string(n) + " elements, received " +
-                       std::to_string(s.params.numel));
-    if (s.grads.numel != n)
-      throw RangeError(indexed("grads", i) + " must have " + std::to_string(n) + " elements, received " +
-                       std::to_string(s.grads.numel));
-    if (s.params.data == nullptr || s.grads.data == nullptr)
-      throw TypeError(indexed("params", i) + " or its grads has no memory");
-    if (!deviceEngine && (s.params.onDevice || s.grads.onDevice))
-      throw TypeError(indexed(s.params.onDevice ? "params" : "grads", i) +
-                      " is in CUDA device memory but " + indexed("states", i) + " lives on the CPU");
-    validateHyperParams(s.hyper);
-    for (size_t j = 0; j < i; ++j)
-      if (steps[j].state == s.state)
-        throw RangeError(indexed("states", i) + " is the same state as " + indexed("states", j));
-    pairs.push_back({s.params, s.grads});
-  }
-  checkNoSharedParams(pairs);
-}
 
 template <typename State>
 std::vector<TensorView> gradientsOf(const std::vector<BatchEntry<State>>& steps) {

@@ -8,10 +8,7 @@
 
 namespace microadam {
 
-void validateSteps(const std::vector<TensorStep>& steps) { validateBatch(steps); }
-
 StepReport cpuStep(const std::vector<TensorStep>& steps, NonFinitePolicy policy) {
-  validateSteps(steps);
   if (shouldSkipForNonFinite(gradientsOf(steps), policy)) return StepReport{true};
 
   std::vector<StepScalars> scalars;

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "batch_checks.h"
+#include "batch_entry.h"
 #include "hyper_params.h"
 #include "state.h"
 #include "tensor.h"
@@ -13,17 +13,11 @@ namespace microadam {
 
 using TensorStep = BatchEntry<HostState>;
 
-struct StepReport {
-  bool skipped = false;
-};
-
-// Checks everything first (sizes, hyperparameters, distinct states, no param memory shared
-// with another tensor) and throws before anything changes. With Skip/Error policies, a
-// non-finite gradient anywhere leaves every tensor and state as it was.
-// The caller holds each state (tryAcquire) for the duration of the call.
+// The batch was checked by the core's entry (step_entry.h: sizes, hyperparameters, distinct
+// states, host memory, no param memory shared with another tensor); hosts step through that entry,
+// and only tests and benchmarks that build valid batches call this directly. With Skip/Error
+// policies, a non-finite gradient anywhere leaves every tensor and state as it was. The caller
+// holds each state (tryAcquire) for the duration of the call.
 StepReport cpuStep(const std::vector<TensorStep>& steps, NonFinitePolicy policy);
-
-// Throws if the batch cannot be stepped (used by the N-API layer before it starts async work).
-void validateSteps(const std::vector<TensorStep>& steps);
 
 }  // namespace microadam

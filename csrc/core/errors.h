@@ -31,6 +31,14 @@ class NonFiniteGradientError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A device was asked for where none is usable: the build has no such backend, its runtime found
+// no driver or device, or the index is past the devices found. The message names the option and
+// carries the runtime's reason.
+class DeviceUnavailableError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // A CUDA runtime call failed; the message carries the CUDA error name and string.
 class DeviceError : public std::runtime_error {
  public:

@@ -5,18 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "call_format.h"  // HyperParams, NonFinitePolicy
+
 namespace microadam {
-
-enum class NonFinitePolicy : uint8_t { Skip = 0, Error = 1, Ignore = 2 };
-
-struct HyperParams {
-  double lr = 0.0;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weightDecay = 0.0;
-  double alpha = 0.0;
-};
 
 // Throws RangeError naming the offending hyperparameter.
 void validateHyperParams(const HyperParams& hp);

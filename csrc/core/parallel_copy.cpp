@@ -1,4 +1,4 @@
-#include "memory_probe.h"
+#include "parallel_copy.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,5 @@
-// A large parallel copy on the engine's threads: the benchmarks' measure of this machine's
-// memory bandwidth (the ceiling a memory-bound optimizer step can reach), and the copies an
-// async step makes of its tensors and states (csrc/napi/async_copies.h).
+// A large copy on the engine's threads: the copies an async step makes of its tensors and states
+// (csrc/napi/async_copies.h), and the benchmarks' bandwidth probe (bench/native/bandwidth_probe.cc).
 #pragma once
 
 #include <cstdint>

@@ -44,6 +44,45 @@ void OptimizerState::validateSnapshot(const SnapshotView& v) const {
   }
 }
 
+namespace {
+// Element counts of the five buffers, and where each starts in a HostSnapshot's bytes.
+struct SnapshotSizes {
+  uint64_t bounds, window, codes;
+  explicit SnapshotSizes(const StateLayout& l)
+      : bounds(l.bucketCount()), window(uint64_t(l.config().window) * l.rowLength()), codes(l.codeBytes()) {}
+  uint64_t bytes() const { return 2 * (2 * bounds + 2 * window) + codes; }
+  SnapshotTarget at(uint8_t* base) const {
+    auto* u16 = reinterpret_cast<uint16_t*>(base);
+    return SnapshotTarget{base + 2 * (2 * bounds + 2 * window), u16, u16 + bounds, u16 + 2 * bounds,
+                          u16 + 2 * bounds + window};
+  }
+};
+}  // namespace
+
+SnapshotTarget HostSnapshot::target(const StateLayout& layout) {
+  const SnapshotSizes sizes(layout);
+  bytes_.resize(sizes.bytes());
+  return sizes.at(bytes_.data());
+}
+
+SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const {
+  const SnapshotSizes sizes(layout);
+  const SnapshotTarget t = sizes.at(const_cast<uint8_t*>(bytes_.data()));
+  SnapshotView v;
+  v.step = step;
+  v.errorCodes = t.errorCodes;
+  v.errorCodesLength = sizes.codes;
+  v.errorMin = t.errorMin;
+  v.errorMinLength = sizes.bounds;
+  v.errorMax = t.errorMax;
+  v.errorMaxLength = sizes.bounds;
+  v.windowIndices = t.windowIndices;
+  v.windowIndicesLength = sizes.window;
+  v.windowValues = t.windowValues;
+  v.windowValuesLength = sizes.window;
+  return v;
+}
+
 HostState::HostState(const StateConfig& config)
     : OptimizerState(config),
       errorCodes_(layout().codeBytes(), 0),
@@ -59,6 +98,14 @@ void HostState::copyTo(const SnapshotTarget& t) const {
   std::copy(errorMax_.begin(), errorMax_.end(), t.errorMax);
   std::copy(windowIndices_.begin(), windowIndices_.end(), t.windowIndices);
   std::copy(windowValues_.begin(), windowValues_.end(), t.windowValues);
+}
+
+std::vector<HostRegion> HostState::hostRegions() {
+  return {{errorCodes_.data(), errorCodes_.size()},
+          {errorMin_.data(), 2 * errorMin_.size()},
+          {errorMax_.data(), 2 * errorMax_.size()},
+          {windowIndices_.data(), 2 * windowIndices_.size()},
+          {windowValues_.data(), 2 * windowValues_.size()}};
 }
 
 void HostState::restore(const SnapshotView& v) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "layout.h"
@@ -39,15 +40,27 @@ struct SnapshotView {
   uint64_t windowValuesLength = 0;
 };
 
+// A region of host memory holding part of a state.
+struct HostRegion {
+  void* data;
+  uint64_t bytes;
+};
+
 class OptimizerState : public SteppedState {
  public:
   explicit OptimizerState(const StateConfig& config) : layout_(config) {}
 
   virtual Device device() const = 0;
+  // The device of a device state; 0 for a host state.
+  virtual int deviceIndex() const { return 0; }
   virtual void copyTo(const SnapshotTarget& target) const = 0;
   // Checks every field (lengths, index ranges, padding) before changing anything; throws
   // RangeError naming the field otherwise.
   virtual void restore(const SnapshotView& view) = 0;
+  // The state's buffers where they are host memory (a host can back them up by copying these
+  // regions and copying them back); empty for a state whose buffers are device memory, which is
+  // backed up through copyTo into a HostSnapshot instead.
+  virtual std::vector<HostRegion> hostRegions() { return {}; }
 
   const StateLayout& layout() const { return layout_; }
   uint64_t numel() const { return layout_.numel(); }
@@ -59,6 +72,19 @@ class OptimizerState : public SteppedState {
   StateLayout layout_;
 };
 
+// A snapshot of a state in one block of host memory: 16-bit arrays first (so each is aligned),
+// codes last. What an async step on a device state keeps to undo it (csrc/napi/async_copies.h).
+class HostSnapshot {
+ public:
+  // Sizes the memory for `layout` (reusing what it has) and returns where copyTo writes.
+  SnapshotTarget target(const StateLayout& layout);
+  // The bytes target() last sized, as a view restore() takes, with step counter `step`.
+  SnapshotView view(const StateLayout& layout, uint64_t step) const;
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
 // State whose buffers are in host memory, stepped by the CPU engine.
 class HostState final : public OptimizerState {
  public:
@@ -67,6 +93,8 @@ class HostState final : public OptimizerState {
   Device device() const override { return Device::Cpu; }
   void copyTo(const SnapshotTarget& target) const override;
   void restore(const SnapshotView& view) override;
+  // The five buffers of docs/algorithm.md, "State" (the Top-K hint is a cache, not state).
+  std::vector<HostRegion> hostRegions() override;
 
   uint8_t* errorCodes() { return errorCodes_.data(); }
   uint16_t* errorMin() { return errorMin_.data(); }

@@ -3,29 +3,22 @@
 
 #include <cstdint>
 
+#include "call_format.h"
 #include "numeric.h"
 
 namespace microadam {
 
-enum class Dtype : uint8_t { F32 = 0, BF16 = 1, F16 = 2 };
-
-inline const char* dtypeName(Dtype d) {
-  switch (d) {
-    case Dtype::F32: return "f32";
-    case Dtype::BF16: return "bf16";
-    case Dtype::F16: return "f16";
-  }
-  return "?";
-}
-
 inline uint32_t dtypeBytes(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
-// `data` is host memory, or device memory when `onDevice` (only the CUDA engine accepts that).
+// `data` is host memory, or device memory when `onDevice` (only states of a device backend take
+// that; step_entry.h checks).
 struct TensorView {
   void* data = nullptr;
   uint64_t numel = 0;
   Dtype dtype = Dtype::F32;
   bool onDevice = false;
+  // The device of device memory when the host knows it (memory this library allocated), else -1.
+  int deviceIndex = -1;
 };
 
 inline float loadElement(const void* data, Dtype dtype, uint64_t i) {

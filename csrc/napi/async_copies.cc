@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "../core/memory_probe.h"
+#include "../core/parallel_copy.h"
 
 namespace microadam::napi {
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/state.h"
 #include "../core/tensor.h"
 
 namespace microadam::napi {
@@ -53,9 +54,9 @@ class StateBackup {
   void add(void* region, uint64_t bytes);
   // Copies every region back; returns the step counter to restore.
   uint64_t copyBack() const;
-  // A state whose buffers are not host memory (a CUDA state) is backed up into these host bytes
-  // by its traits (its snapshot) instead of through add(); begin() still records the step.
-  std::vector<uint8_t>& hostSnapshot() { return hostSnapshot_; }
+  // A state whose buffers are not host memory (a CUDA state) is backed up into this snapshot by
+  // its traits instead of through add(); begin() still records the step.
+  HostSnapshot& hostSnapshot() { return hostSnapshot_; }
 
  private:
   struct Region {
@@ -67,7 +68,7 @@ class StateBackup {
   std::vector<Region> regions_;
   size_t used_ = 0;
   uint64_t step_ = 0;
-  std::vector<uint8_t> hostSnapshot_;
+  HostSnapshot hostSnapshot_;
 };
 
 // The memory one state's async steps copy into, owned by its JS object (a shared_ptr: a step in

@@ -1,27 +1,18 @@
 #include "device_array_wrap.h"
 
 #include "../core/errors.h"
-#include "cuda_backend.h"
+#include "device_options.h"
+#include "device_tensor.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
-
-#if MICROADAM_WITH_CUDA
-#include "cuda/cuda_engine.h"
-#endif
 
 namespace microadam::napi {
 
 namespace {
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
-Dtype readDtype(const Napi::Value& value, const std::string& name) {
-  const std::string s = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
-  if (s == "f32") return Dtype::F32;
-  if (s == "bf16") return Dtype::BF16;
-  if (s == "f16") return Dtype::F16;
-  throw TypeError("Expected one of 'f32', 'bf16', 'f16' for " + name + " but received " + describeValue(value));
-}
+const Backend& cudaDevices() { return backendFor(Device::Cuda); }
 }  // namespace
 
 Napi::Function DeviceArrayWrap::DefineClass(Napi::Env env) {
@@ -43,37 +34,20 @@ DeviceArrayWrap::DeviceArrayWrap(const Napi::CallbackInfo& info) : ObjectWrap<De
   callGuarded(info, [&]() -> Napi::Value {
     numel_ = requireInteger(info[0], "numel", 1, kMaxSafeInteger);
     dtype_ = readDtype(info[1], "dtype");
-    deviceIndex_ = info[2].IsUndefined() ? 0 : int(requireInteger(info[2], "options.deviceIndex", 0, 65535));
-    requireCudaDevice(deviceIndex_, "DeviceArray", "options.deviceIndex");
-#if MICROADAM_WITH_CUDA
-    buffer_ = std::make_shared<cuda::DeviceBuffer>(numel_ * dtypeBytes(dtype_), deviceIndex_);
-#endif
+    deviceIndex_ = readDeviceIndex(info[2], "options.deviceIndex");
+    memory_ = cudaDevices().allocate(numel_ * dtypeBytes(dtype_), deviceIndex_);
     info.This().As<Napi::Object>().TypeTag(&kNativeDeviceArrayTag);
     return info.Env().Undefined();
   });
 }
 
-#if MICROADAM_WITH_CUDA
-cuda::DeviceBuffer& DeviceArrayWrap::live(const std::string& name) const {
-  if (!buffer_) throw StateError(name + " was freed: a DeviceArray cannot be used after free()");
-  return *buffer_;
+DeviceMemory& DeviceArrayWrap::live(const std::string& name) const {
+  if (!memory_) throw StateError(name + " was freed: a DeviceArray cannot be used after free()");
+  return *memory_;
 }
-#endif
 
 TensorView DeviceArrayWrap::view(const std::string& name) const {
-#if MICROADAM_WITH_CUDA
-  return TensorView{live(name).data(), numel_, dtype_, true};
-#else
-  throw StateError(name + " has no device memory: this build has no CUDA backend");
-#endif
-}
-
-std::shared_ptr<void> DeviceArrayWrap::memory() const {
-#if MICROADAM_WITH_CUDA
-  return buffer_;
-#else
-  return nullptr;
-#endif
+  return TensorView{live(name).data(), numel_, dtype_, true, deviceIndex_};
 }
 
 Napi::TypedArray DeviceArrayWrap::hostArray(const Napi::Value& value, const std::string& name) const {
@@ -133,15 +107,11 @@ Napi::Value DeviceArrayWrap::Freed(const Napi::CallbackInfo& info) {
 Napi::Value DeviceArrayWrap::Upload(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeDeviceArrayTag, "NativeDeviceArray");
-#if MICROADAM_WITH_CUDA
-    cuda::DeviceBuffer& buffer = live("this DeviceArray");
+    DeviceMemory& memory = live("this DeviceArray");
     Napi::TypedArray source = hostArray(info[0], "source");
-    cuda::synchronize(deviceIndex_, 0);
-    buffer.upload(static_cast<const uint8_t*>(source.ArrayBuffer().Data()) + source.ByteOffset(),
-                  source.ByteLength(), 0);
-#else
-    view("this DeviceArray");
-#endif
+    cudaDevices().synchronize(deviceIndex_, 0);
+    memory.upload(static_cast<const uint8_t*>(source.ArrayBuffer().Data()) + source.ByteOffset(), source.ByteLength(),
+                  0);
     return info.Env().Undefined();
   });
 }
@@ -149,17 +119,12 @@ Napi::Value DeviceArrayWrap::Upload(const Napi::CallbackInfo& info) {
 Napi::Value DeviceArrayWrap::Download(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeDeviceArrayTag, "NativeDeviceArray");
-#if MICROADAM_WITH_CUDA
-    cuda::DeviceBuffer& buffer = live("this DeviceArray");
+    DeviceMemory& memory = live("this DeviceArray");
     Napi::TypedArray destination = hostArray(info[0], "destination");
-    cuda::synchronize(deviceIndex_, 0);
-    buffer.download(static_cast<uint8_t*>(destination.ArrayBuffer().Data()) + destination.ByteOffset(),
+    cudaDevices().synchronize(deviceIndex_, 0);
+    memory.download(static_cast<uint8_t*>(destination.ArrayBuffer().Data()) + destination.ByteOffset(),
                     destination.ByteLength(), 0);
     return destination;
-#else
-    view("this DeviceArray");
-    return info.Env().Undefined();
-#endif
   });
 }
 
@@ -168,9 +133,7 @@ Napi::Value DeviceArrayWrap::Download(const Napi::CallbackInfo& info) {
 Napi::Value DeviceArrayWrap::Free(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     requireReceiver(info, kNativeDeviceArrayTag, "NativeDeviceArray");
-#if MICROADAM_WITH_CUDA
-    buffer_.reset();
-#endif
+    memory_.reset();
     return info.Env().Undefined();
   });
 }

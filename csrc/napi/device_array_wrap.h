@@ -1,7 +1,8 @@
 // JS class NativeDeviceArray (lib/device-array.ts wraps it as DeviceArray): a block of CUDA
 // device memory holding `numel` elements of one dtype, owned through a shared_ptr so that a step
 // in flight keeps it alive after free() or garbage collection; the memory goes when the last
-// holder lets go. In the CPU-only build the class exists but its constructor throws.
+// holder lets go. The memory comes from the CUDA entry of the backend registry
+// (core/backend.h): in a build without CUDA the class exists but its constructor throws.
 #pragma once
 
 #include <napi.h>
@@ -9,11 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
-
-#if MICROADAM_WITH_CUDA
-#include "cuda/device_buffer.h"
-#endif
 
 namespace microadam::napi {
 
@@ -25,8 +23,8 @@ class DeviceArrayWrap : public Napi::ObjectWrap<DeviceArrayWrap> {
 
   // A step's view of the memory (on the device), or a StateError naming `name` once freed.
   TensorView view(const std::string& name) const;
-  // What a step holds so that the memory outlives free() until the step is done.
-  std::shared_ptr<void> memory() const;
+  // What a step holds so that the memory outlives free() until the step is done (empty once freed).
+  std::shared_ptr<DeviceMemory> memory() const { return memory_; }
   int deviceIndex() const { return deviceIndex_; }
   Dtype dtype() const { return dtype_; }
 
@@ -47,11 +45,9 @@ class DeviceArrayWrap : public Napi::ObjectWrap<DeviceArrayWrap> {
   uint64_t numel_ = 0;
   Dtype dtype_ = Dtype::F32;
   int deviceIndex_ = 0;
-#if MICROADAM_WITH_CUDA
-  std::shared_ptr<cuda::DeviceBuffer> buffer_;
-  // The buffer, or a StateError naming `name` once freed.
-  cuda::DeviceBuffer& live(const std::string& name) const;
-#endif
+  std::shared_ptr<DeviceMemory> memory_;
+  // The memory, or a StateError naming `name` once freed.
+  DeviceMemory& live(const std::string& name) const;
 };
 
 }  // namespace microadam::napi

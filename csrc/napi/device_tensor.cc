@@ -13,6 +13,13 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 std::string quoted(Dtype d) { return std::string("'") + dtypeName(d) + "'"; }
 }  // namespace
 
+Dtype readDtype(const Napi::Value& value, const std::string& name) {
+  const std::string s = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  for (size_t code = 0; code < kDtypeNames.size(); ++code)
+    if (s == kDtypeNames[code]) return Dtype(code);
+  throw TypeError("Expected one of 'f32', 'bf16', 'f16' for " + name + " but received " + describeValue(value));
+}
+
 std::optional<DeviceTensorRecord> readDeviceTensorRecord(const Napi::Value& value, const std::string& name) {
   if (!value.IsObject() || value.IsTypedArray() || value.IsArray() || hasTypeTag(value, kNativeDeviceArrayTag))
     return std::nullopt;
@@ -31,16 +38,7 @@ std::optional<DeviceTensorRecord> readDeviceTensorRecord(const Napi::Value& valu
     throw RangeError("Expected a bigint in [1, 2^64 - 1] (a device address) for " + name + ".ptr but received " +
                      (lossless ? std::string("0n") : std::string("one outside it")));
   record.numel = requireInteger(o.Get("numel"), name + ".numel", 1, kMaxSafeInteger);
-  const Napi::Value dtype = o.Get("dtype");
-  const std::string d = dtype.IsString() ? dtype.As<Napi::String>().Utf8Value() : "";
-  if (d == "f32")
-    record.dtype = Dtype::F32;
-  else if (d == "bf16")
-    record.dtype = Dtype::BF16;
-  else if (d == "f16")
-    record.dtype = Dtype::F16;
-  else
-    throw TypeError("Expected one of 'f32', 'bf16', 'f16' for " + name + ".dtype but received " + describeValue(dtype));
+  record.dtype = readDtype(o.Get("dtype"), name + ".dtype");
   return record;
 }
 
@@ -61,7 +59,6 @@ TensorArg readTensor(const Napi::Value& value, const std::optional<DeviceTensorR
                       " but received one of dtype " + quoted(array->dtype()));
     arg.view = array->view(name);
     arg.memory = array->memory();
-    arg.deviceIndex = array->deviceIndex();
     return arg;
   }
   const napi_typedarray_type want = dtype == Dtype::F32 ? napi_float32_array : napi_uint16_array;

@@ -1,7 +1,7 @@
 // The params and grads arguments of a step: host memory (a Float32Array or Uint16Array) or
 // CUDA device memory, given as a NativeDeviceArray or as a record { ptr: bigint, numel, dtype,
 // device: 'cuda' } for memory another framework owns. Which states may take which is decided by
-// the step's traits (step_batch.h); this file only reads and checks the values.
+// the core's entry (core/step_entry.h); this file only converts the values.
 #pragma once
 
 #include <napi.h>
@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "../core/backend.h"
 #include "../core/tensor.h"
 
 namespace microadam::napi {
@@ -29,14 +30,15 @@ struct DeviceTensorRecord {
 // caller promises").
 std::optional<DeviceTensorRecord> readDeviceTensorRecord(const Napi::Value& value, const std::string& name);
 
-// One tensor of a step, ready for the engine.
+// A dtype given by name ('f32', 'bf16', 'f16'); TypeError naming `name` otherwise.
+Dtype readDtype(const Napi::Value& value, const std::string& name);
+
+// One tensor of a step, ready for the engine (a NativeDeviceArray's view carries its device).
 struct TensorArg {
   TensorView view;
   // A NativeDeviceArray's memory, held by the step so that free() or collection meanwhile cannot
   // release it; empty for host memory and device tensor records.
-  std::shared_ptr<void> memory;
-  // The CUDA device of a NativeDeviceArray; -1 where it is not known (a record's address).
-  int deviceIndex = -1;
+  std::shared_ptr<DeviceMemory> memory;
 };
 
 // The tensor `value` with dtype `dtype` (from the dtypes argument): `record` if it was one, a

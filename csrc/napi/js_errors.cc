@@ -4,7 +4,6 @@
 
 #include "../core/errors.h"
 #include "async_copies.h"
-#include "cuda_backend.h"
 
 namespace microadam::napi {
 
@@ -24,7 +23,7 @@ FailureInfo classifyCurrentException() {
     return {Kind::Error, e.what(), "ERR_MICROADAM_NON_FINITE"};
   } catch (const microadam::DeviceError& e) {  // a CUDA runtime call failed: its name and string
     return {Kind::Error, e.what(), "ERR_MICROADAM_CUDA"};
-  } catch (const DeviceUnavailableError& e) {
+  } catch (const microadam::DeviceUnavailableError& e) {
     return {Kind::Error, e.what(), "ERR_MICROADAM_DEVICE"};
   } catch (const std::bad_alloc&) {
     return {Kind::Error, "microadam-native: out of memory", "ERR_MICROADAM_OUT_OF_MEMORY"};

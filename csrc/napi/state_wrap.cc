@@ -1,8 +1,9 @@
 #include "state_wrap.h"
 
+#include "../core/backend.h"
 #include "../core/errors.h"
 #include "addon_data.h"
-#include "cuda_backend.h"
+#include "device_options.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
@@ -122,7 +123,6 @@ Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
     requireReceiver(info, kNativeStateTag, "NativeState");
     std::shared_ptr<OptimizerState> s = state();
     if (s->busy()) throw StateError("cannot snapshot a state while a step on it is in flight");
-    finishDeviceWork(*s);
     const StateLayout& l = s->layout();
     const size_t windowSize = size_t(l.config().window) * l.rowLength();
     Napi::Env env = info.Env();
@@ -131,7 +131,7 @@ Napi::Value StateWrap::Snapshot(const Napi::CallbackInfo& info) {
     auto maxs = Napi::Uint16Array::New(env, l.bucketCount());
     auto indices = Napi::Uint16Array::New(env, windowSize);
     auto values = Napi::Uint16Array::New(env, windowSize);
-    s->copyTo(SnapshotTarget{codes.Data(), mins.Data(), maxs.Data(), indices.Data(), values.Data()});
+    backendOf(*s).snapshot(*s, SnapshotTarget{codes.Data(), mins.Data(), maxs.Data(), indices.Data(), values.Data()});
     Napi::Object o = Napi::Object::New(env);
     o.Set("step", double(s->step()));
     o.Set("errorCodes", codes);
@@ -167,8 +167,7 @@ Napi::Value StateWrap::Restore(const Napi::CallbackInfo& info) {
     v.windowValuesLength = values.ElementLength();
     if (!s->tryAcquire()) throw StateError("cannot restore a state while a step on it is in flight");
     try {
-      finishDeviceWork(*s);
-      s->restore(v);
+      backendOf(*s).restore(*s, v);
     } catch (...) {
       s->release();
       throw;

@@ -37,15 +37,4 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
   std::shared_ptr<OptimizerState> state_;
 };
 
-// The part of the step traits (step_batch.h) that both MicroAdam engines share: their states are
-// NativeState objects. The CPU traits (step_call.cc) and the CUDA traits (cuda_step_traits.h)
-// add the engine.
-struct NativeStateTraits {
-  using State = OptimizerState;
-  static constexpr const char* stateClassName = "NativeState";
-  static constexpr const napi_type_tag* typeTag = &kNativeStateTag;
-  static std::shared_ptr<State> unwrap(const Napi::Object& o) { return StateWrap::Unwrap(o)->state(); }
-  static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object& o) { return StateWrap::Unwrap(o)->asyncBuffers(); }
-};
-
 }  // namespace microadam::napi

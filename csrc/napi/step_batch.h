@@ -1,13 +1,15 @@
-// The machinery both optimizers' step calls share: parse (states, params, grads, dtypes, hyper,
-// policy, stream?) into a batch, hold the states busy, run the engine on the JS thread or in an
-// AsyncWorker, and report { skipped, steps }. An optimizer plugs in with a Traits type:
-//   using State; using Entry = BatchEntry<EngineState>;
+// The machinery both optimizers' step calls share: convert the packed call (states, params,
+// grads, dtypes, hyper, policy, stream?; core/call_format.h) into a batch, have the core's entry
+// check it (core/step_entry.h: the one place a batch is validated), hold the states busy, run it
+// on the JS thread or in an AsyncWorker, and report { skipped, steps }. This file converts and
+// names arguments; it decides nothing about sizes, devices or hyperparameters. An optimizer
+// plugs in with a Traits type:
+//   using State; using Entry = BatchEntry<State>;
 //   static const char* stateClassName;
 //   static const napi_type_tag* typeTag;  (type_tags.h: what a state object must carry)
 //   static std::shared_ptr<State> unwrap(const Napi::Object&);
 //   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object&);
-//   static constexpr Device kDevice;  (where its states live: CPU states take host tensors only)
-//   static EngineState* engineState(State*, const std::string& index);
+//   static void check(const std::vector<Entry>&, std::optional<uint64_t> stream);  (the core's entry)
 //   static StepReport run(const std::vector<Entry>&, NonFinitePolicy, uint64_t stream);
 //   static void backup(const Entry&, StateBackup&);  (async_copies.h: the state's bytes and step)
 //   static void undo(State&, StateBackup&);  (puts back what backup took)
@@ -20,19 +22,17 @@
 #include <string>
 #include <vector>
 
-#include "../core/batch_checks.h"
-#include "../core/cpu_engine.h"
+#include "../core/call_format.h"
 #include "../core/errors.h"
+#include "../core/step_entry.h"
 #include "async_copies.h"
-#include "cuda_backend.h"
+#include "device_options.h"
 #include "device_tensor.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "type_tags.h"
 
 namespace microadam::napi {
-
-constexpr uint32_t kHyperFields = 6;  // lr, beta1, beta2, eps, weightDecay, alpha
 
 // Everything one call needs, parsed and checked on the JS thread. For an async step the entries
 // point at native copies of params and grads (async_copies.h), never at JS memory.
@@ -41,43 +41,18 @@ struct StepBatch {
   std::vector<std::shared_ptr<typename Traits::State>> states;
   std::vector<typename Traits::Entry> steps;
   NonFinitePolicy policy = NonFinitePolicy::Skip;
-  uint64_t stream = 0;  // a cudaStream_t for CUDA states, 0 for the engine's own
+  std::optional<uint64_t> stream;  // a cudaStream_t for CUDA states; absent: the engine's own
   // DeviceArray memory the entries point at, held until the step is done (free() may come first).
-  std::vector<std::shared_ptr<void>> deviceMemory;
+  std::vector<std::shared_ptr<DeviceMemory>> deviceMemory;
   // Async only: each state's copy memory, and the JS params arrays the result goes back to.
   std::vector<std::shared_ptr<AsyncBuffers>> buffers;
   std::vector<Napi::Reference<Napi::Value>> paramArrays;
 
   // Marks every state busy, or none (and throws) if one already is.
-  void acquire() {
-    for (size_t i = 0; i < states.size(); ++i)
-      if (!states[i]->tryAcquire()) {
-        for (size_t j = 0; j < i; ++j) states[j]->release();
-        throw StateError("states[" + std::to_string(i) +
-                         "] is busy: a step on it is in flight (await it before stepping again)");
-      }
-  }
-  void release() {
-    for (auto& s : states) s->release();
-  }
+  void acquire() { acquireAll(states); }
+  void release() { releaseAll(states); }
+  uint64_t streamOrDefault() const { return stream.value_or(0); }
 };
-
-// CPU states take host tensors only; a CUDA state takes both, and a DeviceArray only from its own
-// device (a record's address cannot be checked: the caller's promise).
-template <typename Traits>
-void checkPlacement(const typename Traits::Entry& step, const TensorArg& arg, const std::string& name,
-                    const std::string& index) {
-  if constexpr (Traits::kDevice == Device::Cpu) {
-    if (arg.view.onDevice)
-      throw TypeError("Expected a host tensor (a typed array) for " + name + " (states" + index +
-                      " lives on the CPU) but received a CUDA device tensor");
-  } else {
-    const int device = step.state->deviceIndex();
-    if (arg.deviceIndex >= 0 && arg.deviceIndex != device)
-      throw RangeError("Expected a DeviceArray on CUDA device " + std::to_string(device) + " (where states" + index +
-                       " lives) for " + name + " but received one on device " + std::to_string(arg.deviceIndex));
-  }
-}
 
 template <typename Traits>
 StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
@@ -111,20 +86,19 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
   if (params.Length() != count || grads.Length() != count || stateValues.size() != count)
     throw RangeError("params and grads must have one entry per state (" + std::to_string(count) +
                      "), received " + std::to_string(params.Length()) + " and " + std::to_string(grads.Length()));
-  if (dtypes.ElementLength() != 2 * size_t(count))
-    throw RangeError("dtypes must have 2 entries per state, received " + std::to_string(dtypes.ElementLength()));
-  if (hyper.ElementLength() != kHyperFields * size_t(count))
-    throw RangeError("hyper must have 6 entries per state, received " + std::to_string(hyper.ElementLength()));
-  const uint8_t* dtypeCodes = static_cast<const uint8_t*>(dtypes.ArrayBuffer().Data()) + dtypes.ByteOffset();
-  const double* hyperValues =
-      reinterpret_cast<const double*>(static_cast<const uint8_t*>(hyper.ArrayBuffer().Data()) + hyper.ByteOffset());
+  if (dtypes.ElementLength() != kDtypesPerTensor * size_t(count))
+    throw RangeError("dtypes must have " + std::to_string(kDtypesPerTensor) + " entries per state, received " +
+                     std::to_string(dtypes.ElementLength()));
+  if (hyper.ElementLength() != kHyperFieldsPerTensor * size_t(count))
+    throw RangeError("hyper must have " + std::to_string(kHyperFieldsPerTensor) + " entries per state, received " +
+                     std::to_string(hyper.ElementLength()));
+  const PackedTensors packed{
+      count, static_cast<const uint8_t*>(dtypes.ArrayBuffer().Data()) + dtypes.ByteOffset(),
+      reinterpret_cast<const double*>(static_cast<const uint8_t*>(hyper.ArrayBuffer().Data()) + hyper.ByteOffset())};
 
   StepBatch<Traits> batch;
   batch.policy = NonFinitePolicy(policy);
   batch.stream = readStream(info[6], "stream");
-  if (Traits::kDevice == Device::Cpu && !info[6].IsUndefined())
-    throw TypeError("Expected no stream for stream (a stream is for CUDA states; these live on the CPU) but received " +
-                    describeValue(info[6]));
   for (uint32_t i = 0; i < count; ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
     const Napi::Value& stateValue = stateValues[i];
@@ -132,20 +106,16 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
       throw TypeError(std::string("Expected a ") + Traits::stateClassName + " for states" + index +
                       " but received " + describeValue(stateValue));
     auto state = Traits::unwrap(stateValue.As<Napi::Object>());
-    for (int k = 0; k < 2; ++k)
-      if (dtypeCodes[2 * i + k] > 2) throw RangeError("dtypes" + index + " is not a known dtype code");
+    const Dtype paramsDtype = packed.dtype(i, 0), gradsDtype = packed.dtype(i, 1);
     typename Traits::Entry step;
-    step.state = Traits::engineState(state.get(), index);
-    const TensorArg paramsArg = readTensor(paramValues[i], paramRecords[i], Dtype(dtypeCodes[2 * i]), "params" + index);
-    const TensorArg gradsArg = readTensor(gradValues[i], gradRecords[i], Dtype(dtypeCodes[2 * i + 1]), "grads" + index);
-    checkPlacement<Traits>(step, paramsArg, "params" + index, index);
-    checkPlacement<Traits>(step, gradsArg, "grads" + index, index);
+    step.state = state.get();
+    const TensorArg paramsArg = readTensor(paramValues[i], paramRecords[i], paramsDtype, "params" + index);
+    const TensorArg gradsArg = readTensor(gradValues[i], gradRecords[i], gradsDtype, "grads" + index);
     step.params = paramsArg.view;
     step.grads = gradsArg.view;
     for (const TensorArg* arg : {&paramsArg, &gradsArg})
       if (arg->memory) batch.deviceMemory.push_back(arg->memory);
-    const double* h = hyperValues + kHyperFields * i;
-    step.hyper = HyperParams{h[0], h[1], h[2], h[3], h[4], h[5]};
+    step.hyper = packed.hyperParams(i);
     batch.steps.push_back(step);
     batch.states.push_back(std::move(state));
     if (async) {
@@ -153,7 +123,6 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
       batch.paramArrays.push_back(Napi::Persistent(paramValues[i]));
     }
   }
-  validateBatch(batch.steps, Traits::kDevice == Device::Cuda);
   return batch;
 }
 
@@ -195,7 +164,7 @@ class StepWorker : public Napi::AsyncWorker {
       for (const typename Traits::Entry& step : batch_.steps) undoable_ = undoable_ || !step.params.onDevice;
       if (undoable_)
         for (size_t i = 0; i < batch_.steps.size(); ++i) Traits::backup(batch_.steps[i], batch_.buffers[i]->backup());
-      report_ = Traits::run(batch_.steps, batch_.policy, batch_.stream);
+      report_ = Traits::run(batch_.steps, batch_.policy, batch_.streamOrDefault());
     } catch (...) {
       failure_ = classifyCurrentException();
       failed_ = true;
@@ -273,10 +242,11 @@ template <typename Traits>
 Napi::Value stepSync(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     StepBatch<Traits> batch = parseBatch<Traits>(info, false);
+    Traits::check(batch.steps, batch.stream);
     batch.acquire();
     StepReport report;
     try {
-      report = Traits::run(batch.steps, batch.policy, batch.stream);
+      report = Traits::run(batch.steps, batch.policy, batch.streamOrDefault());
     } catch (...) {
       batch.release();
       throw;
@@ -290,6 +260,8 @@ template <typename Traits>
 Napi::Value stepAsync(const Napi::CallbackInfo& info) {
   return callGuarded(info, [&]() -> Napi::Value {
     StepBatch<Traits> batch = parseBatch<Traits>(info, true);
+    // Checked before the copies: the memory checks need the caller's own pointers.
+    Traits::check(batch.steps, batch.stream);
     batch.acquire();
     try {
       copyIntoBuffers(batch);

@@ -1,7 +1,8 @@
 // Native self-test of the CUDA engine on a real GPU, without Node: every step of the CUDA
 // engine equals the CPU engine's bit for bit (params and the whole state), for every dtype
 // pair, odd sizes, many tensors in one launch, long runs, host and device tensors, the
-// non-finite policies, and states moved between backends mid-run. Built by CMake
+// non-finite policies, and states moved between backends mid-run. The comparison runs step the
+// CUDA states through the core's entry (core/step_entry.h), so the backend seam is on the path. Built by CMake
 // (-DMICROADAM_SELFTEST=ON, CUDA on) as microadam_cuda_selftest.
 //
 // Without a usable device it prints a SKIPPED line and exits 0, or exits 1 with
@@ -17,6 +18,7 @@
 #include "core/cpu_engine.h"
 #include "core/errors.h"
 #include "core/state.h"
+#include "core/step_entry.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/device_buffer.h"
 #include "cuda/device_probe.h"
@@ -84,14 +86,14 @@ void runCase(const Case& c, int moveAt = 0) {
   for (int t = 1; t <= c.steps && same; ++t) {
     std::vector<HostTensor> grads;
     std::vector<TensorStep> hostSteps;
-    std::vector<cuda::DeviceTensorStep> deviceSteps;
+    std::vector<StateStep> deviceSteps;  // through the core's entry and the backend registry
     for (size_t i = 0; i < c.sizes.size(); ++i) {
       grads.emplace_back(c.grad, c.sizes[i]);
       for (uint64_t e = 0; e < c.sizes[i]; ++e) grads.back().set(e, drawGradient(rng, c.hostile));
     }
     for (size_t i = 0; i < c.sizes.size(); ++i) {
       hostSteps.push_back(TensorStep{hostStates[i].get(), hostParams[i].view(), grads[i].view(), hyper[i]});
-      cuda::DeviceTensorStep d{deviceStates[i].get(), deviceSideParams[i].view(), grads[i].view(), hyper[i]};
+      StateStep d{deviceStates[i].get(), deviceSideParams[i].view(), grads[i].view(), hyper[i]};
       if (c.deviceTensors) {
         gradBuffers[i]->upload(grads[i].bytes.data(), grads[i].bytes.size(), 0);
         d.params = TensorView{paramBuffers[i]->data(), c.sizes[i], c.param, true};
@@ -100,7 +102,7 @@ void runCase(const Case& c, int moveAt = 0) {
       deviceSteps.push_back(d);
     }
     cpuStep(hostSteps, NonFinitePolicy::Skip);
-    cuda::cudaStep(deviceSteps, NonFinitePolicy::Skip, 0);
+    stepMicroAdam(deviceSteps, NonFinitePolicy::Skip);
     for (size_t i = 0; i < c.sizes.size(); ++i) {
       if (c.deviceTensors)
         paramBuffers[i]->download(deviceSideParams[i].bytes.data(), deviceSideParams[i].bytes.size(), 0);

@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
+#include "core/call_format.h"
 #include "core/cpu_engine.h"
+#include "core/step_entry.h"
 #include "core/error_feedback.h"
 #include "core/errors.h"
 #include "core/hyper_params.h"
@@ -180,8 +183,61 @@ void testThreadIndependence() {
 }
 }  // namespace
 
+// The core's entry checks a batch once, completely, before anything changes; the registry hands
+// out the CPU backend and, in this build (MICROADAM_CUDA=OFF), the stand-in that explains.
+void testEntryAndRegistry() {
+  const auto throwsBefore = [](const std::function<void()>& call, const std::string& want) {
+    try {
+      call();
+    } catch (const std::exception& e) {
+      return std::string(e.what()).find(want) != std::string::npos;
+    }
+    return false;
+  };
+  std::shared_ptr<OptimizerState> a = backendFor(Device::Cpu).createState(smallConfig(300), 0);
+  std::shared_ptr<OptimizerState> b = cpuBackend().createState(smallConfig(300), 0);
+  std::vector<float> pa(300, 1.0f), pb(300, 1.0f), grads(300, 0.5f);
+  HyperParams h;
+  h.lr = 0.1;
+  const StateStep sa{a.get(), TensorView{pa.data(), 300, Dtype::F32}, TensorView{grads.data(), 300, Dtype::F32}, h};
+  StateStep sb{b.get(), TensorView{pb.data(), 300, Dtype::F32}, TensorView{grads.data(), 300, Dtype::F32}, h};
+  check(throwsBefore([&] { stepMicroAdam({sa, sa}, NonFinitePolicy::Skip); }, "states[1] is the same state as states[0]"),
+        "entry: the same state twice is refused");
+  StateStep shared = sb;
+  shared.params.data = pa.data();
+  check(throwsBefore([&] { stepMicroAdam({sa, shared}, NonFinitePolicy::Skip); }, "shares memory with"),
+        "entry: params shared between tensors are refused");
+  StateStep onDevice = sb;
+  onDevice.grads.onDevice = true;
+  check(throwsBefore([&] { stepMicroAdam({sa, onDevice}, NonFinitePolicy::Skip); },
+                     "Expected a host tensor (a typed array) for grads[1] (states[1] lives on the CPU)"),
+        "entry: device memory for a CPU state is refused");
+  check(throwsBefore([&] { stepMicroAdam({sa}, NonFinitePolicy::Skip, uint64_t(7)); }, "Expected no stream for stream"),
+        "entry: a stream for CPU states is refused");
+  StateStep badLr = sb;
+  badLr.hyper.lr = -1;
+  check(throwsBefore([&] { stepMicroAdam({sa, badLr}, NonFinitePolicy::Skip); }, "lr must be a finite number >= 0"),
+        "entry: hyperparameters are checked");
+  check(a->step() == 0 && b->step() == 0 && pa[0] == 1.0f && pb[0] == 1.0f, "entry: refused batches change nothing");
+  check(!stepMicroAdam({sa, sb}, NonFinitePolicy::Skip).skipped && a->step() == 1 && b->step() == 1 && pa == pb,
+        "entry: a valid batch steps on the CPU backend");
+
+  const PackedTensors packed{1, std::array<uint8_t, 2>{0, 9}.data(), nullptr};
+  check(throwsBefore([&] { packed.dtype(0, 1); }, "dtypes[0] is not a known dtype code"), "call format: unknown dtype code");
+  check(throwsBefore([&] { nonFinitePolicyFromCode(3, "policy"); }, "policy must be 0 (skip), 1 (error) or 2 (ignore)"),
+        "call format: unknown policy code");
+
+  const BackendDescription cuda = backendFor(Device::Cuda).describe();
+  check(!cuda.compiled && !cuda.usable && cuda.error.find("no CUDA backend") != std::string::npos,
+        "registry: the no-CUDA stand-in says why");
+  check(throwsBefore([&] { backendFor(Device::Cuda).createState(smallConfig(300), 0); },
+                     "options.device 'cuda' needs a usable CUDA device"),
+        "registry: no CUDA state without a CUDA backend");
+}
+
 int main() {
   testLayout();
+  testEntryAndRegistry();
   testTopk();
   testBucketRange();
   testNonFinite();
