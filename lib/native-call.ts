@@ -6,7 +6,7 @@ import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
 import { describeTensor, DTYPE_CODE, normalizedNumel, normalizeTensor, type NormalizedTensor } from "./tensor";
 import type { StepTensor } from "./types";
-import { describe, renameArgument, typeError } from "./validate";
+import { describe, renameArgument, typeError, withCode } from "./validate";
 
 /** What a batched call needs of a state object. */
 export interface SteppableState {
@@ -48,9 +48,7 @@ export function checkState<S extends SteppableState>(
 ): S {
   if (!isState(state)) throw typeError(name, expected, state);
   if (state.disposed) {
-    const e = new Error(`${name} was disposed`);
-    (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
-    throw e;
+    throw withCode(new Error(`${name} was disposed`), "ERR_MICROADAM_STATE");
   }
   return state;
 }
@@ -83,9 +81,7 @@ export function checkPlacement(state: SteppableState, t: NormalizedTensor, name:
 }
 
 function tensorError(type: typeof TypeError | typeof RangeError, name: string, expected: string, t: NormalizedTensor, more = ""): Error {
-  const e = new type(`Expected ${expected} for ${name} but received ${describeTensor(t)}${more}`);
-  (e as Error & { code: string }).code = type === TypeError ? "ERR_INVALID_ARG_TYPE" : "ERR_OUT_OF_RANGE";
-  return e;
+  return withCode(new type(`Expected ${expected} for ${name} but received ${describeTensor(t)}${more}`), type === TypeError ? "ERR_INVALID_ARG_TYPE" : "ERR_OUT_OF_RANGE");
 }
 
 /**
@@ -94,9 +90,7 @@ function tensorError(type: typeof TypeError | typeof RangeError, name: string, e
  */
 function checkStreamTarget(call: NativeStepCall): void {
   if (call.stream !== undefined && call.states[0]?.device !== "cuda") {
-    const e = new TypeError(`Expected no stream for ${call.streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(call.stream)}`);
-    (e as Error & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-    throw e;
+    throw withCode(new TypeError(`Expected no stream for ${call.streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(call.stream)}`), "ERR_INVALID_ARG_TYPE");
   }
 }
 

@@ -2,18 +2,7 @@
 import { binding, type CudaInfo, type NativeLayout, type NativeState } from "./binding";
 import * as checkpoint from "./checkpoint/state-checkpoint";
 import type { MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateOptions } from "./types";
-import {
-  rangeError,
-  registerBrand,
-  rejectUnknownKeys,
-  requireInteger,
-  requireNumberIn,
-  requireObject,
-  requireOneOf,
-  isTypedArray,
-  renameArgument,
-  typeError,
-} from "./validate";
+import { isTypedArray, rangeError, registerBrand, rejectUnknownKeys, renameArgument, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "./validate";
 
 export const STATE_DEFAULTS = { window: 10, density: 0.01, topkBlockSize: 4096, quantBlockSize: 64 } as const;
 const STATE_OPTION_KEYS = ["numel", "window", "density", "topkBlockSize", "quantBlockSize", "device", "deviceIndex"] as const;
@@ -57,12 +46,9 @@ function resolveDevice(value: unknown, name: string, deviceIndex: number, indexN
   const cuda = cudaProbe();
   if (!cuda.usable) {
     if (device === "auto") return "cpu";
-    const why = cuda.compiled
-      ? `the CUDA runtime reports ${cuda.error} (error ${cuda.errorCode})`
-      : "this build has no CUDA backend (no CUDA compiler was found, or MICROADAM_CUDA=OFF)";
-    const e = new Error(`${name} 'cuda' needs a usable CUDA device but ${why}`);
-    (e as Error & { code: string }).code = "ERR_MICROADAM_DEVICE";
-    throw e;
+    // Worded as the native backends word it (csrc/core/backend.h, requireDevice).
+    const why = cuda.compiled ? `the CUDA runtime reports ${cuda.error} (error ${cuda.errorCode})` : cuda.error;
+    throw withCode(new Error(`${name} 'cuda' needs a usable CUDA device but ${why}`), "ERR_MICROADAM_DEVICE");
   }
   const found = cuda.devices.find((d) => d.index === deviceIndex);
   if (!found) throw rangeError(indexName, `the index of a CUDA device (${cuda.devices.length} found)`, deviceIndex);

@@ -3,7 +3,7 @@
 import type { NativeDeviceArray, NativeDeviceTensorRecord } from "./binding";
 import { isDeviceArray } from "./device-array";
 import type { Dtype, StepTensor } from "./types";
-import { describe, isPlainObject, isTypedArray, rangeError, requireInteger, requireOneOf, typeError } from "./validate";
+import { describe, isPlainObject, isTypedArray, rangeError, requireInteger, requireOneOf, typeError, withCode } from "./validate";
 
 /** Dtype codes of csrc/core/call_format.h (test/call-format.test.ts compares). */
 export const DTYPE_CODE: Readonly<Record<Dtype, number>> = { f32: 0, bf16: 1, f16: 2 };
@@ -40,9 +40,7 @@ const DEVICE_TENSOR_EXPECTED = "a device tensor { ptr: bigint, numel, dtype: 'f3
 function normalizeDeviceTensor(value: Record<string, unknown>, name: string): NormalizedTensor {
   if (isDeviceArray(value)) {
     if (value.freed) {
-      const e = new Error(`${name} was freed: a DeviceArray cannot be used after free()`);
-      (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
-      throw e;
+      throw withCode(new Error(`${name} was freed: a DeviceArray cannot be used after free()`), "ERR_MICROADAM_STATE");
     }
     return { data: value.native, dtype: value.dtype, device: "cuda" };
   }
@@ -80,9 +78,7 @@ function checkMemory<T extends Float32Array | Uint16Array>(data: T, name: string
   const buffer = bufferOf.call(data) as ArrayBufferLike;
   const kind = isShared(buffer) ? "a SharedArrayBuffer" : isResizable?.call(buffer) ? "a resizable ArrayBuffer" : undefined;
   if (kind !== undefined) {
-    const e = new TypeError(`Expected ${name} to be backed by a fixed-length ArrayBuffer but it is backed by ${kind}`);
-    (e as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-    throw e;
+    throw withCode(new TypeError(`Expected ${name} to be backed by a fixed-length ArrayBuffer but it is backed by ${kind}`), "ERR_INVALID_ARG_TYPE");
   }
   return data;
 }

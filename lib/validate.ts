@@ -22,10 +22,17 @@ export function describe(value: unknown): string {
   }
 }
 
+/** An error with a stable `code` for programs to test (the native layer sets the same codes). */
+export type CodedError<E extends Error = Error> = E & { code: string };
+
+/** Gives `error` its `code` and returns it: the one place the library sets error codes. */
+export function withCode<E extends Error>(error: E, code: string): CodedError<E> {
+  (error as CodedError<E>).code = code;
+  return error as CodedError<E>;
+}
+
 export function typeError(name: string, expected: string, value: unknown): TypeError {
-  const e = new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}${lookAlike(value)}`);
-  (e as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-  return e;
+  return withCode(new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}${lookAlike(value)}`), "ERR_INVALID_ARG_TYPE");
 }
 
 /** Classes whose instances are checked by brand, with the check: an object that merely has their prototype is a look-alike. */
@@ -46,9 +53,7 @@ function lookAlike(value: unknown): string {
 }
 
 export function rangeError(name: string, expected: string, value: unknown): RangeError {
-  const e = new RangeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
-  (e as RangeError & { code: string }).code = "ERR_OUT_OF_RANGE";
-  return e;
+  return withCode(new RangeError(`Expected ${expected} for ${name} but received ${describe(value)}`), "ERR_OUT_OF_RANGE");
 }
 
 /**
@@ -98,11 +103,8 @@ export function requireObject(value: unknown, name: string): Record<string, unkn
 /** Rejects keys that are not options, so a typo ('learningRate') does not pass silently. */
 export function rejectUnknownKeys(value: Record<string, unknown>, name: string, allowed: readonly string[]): void {
   for (const key of Object.keys(value))
-    if (!allowed.includes(key)) {
-      const e = new TypeError(`Unknown option ${name}.${key}: expected only ${allowed.join(", ")}`);
-      (e as TypeError & { code: string }).code = "ERR_INVALID_ARG_TYPE";
-      throw e;
-    }
+    if (!allowed.includes(key))
+      throw withCode(new TypeError(`Unknown option ${name}.${key}: expected only ${allowed.join(", ")}`), "ERR_INVALID_ARG_TYPE");
 }
 
 export function requireNumber(value: unknown, name: string): number {

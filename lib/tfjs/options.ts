@@ -4,15 +4,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { NON_FINITE_POLICIES, STEP_DEFAULTS } from "../hyper";
 import { resolveStateConfig, STATE_DEFAULTS } from "../state";
 import type { NonFinitePolicy } from "../types";
-import {
-  isPlainObject,
-  rejectUnknownKeys,
-  requireInteger,
-  requireNumberIn,
-  requireObject,
-  requireOneOf,
-  typeError,
-} from "../validate";
+import { isPlainObject, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "../validate";
 import { checkLearningRate, learningRateFromConfig, learningRateToConfig, type LearningRate } from "./schedule";
 import type { StateKind } from "./state-weights";
 
@@ -194,9 +186,7 @@ function decodeString(s: string): string {
 }
 
 function notSerializable(name: string): TypeError {
-  const e = new TypeError(`${name} is a function, which getConfig cannot save: use a variable name or a RegExp`);
-  (e as TypeError & { code: string }).code = "ERR_MICROADAM_NOT_SERIALIZABLE";
-  return e;
+  return withCode(new TypeError(`${name} is a function, which getConfig cannot save: use a variable name or a RegExp`), "ERR_MICROADAM_NOT_SERIALIZABLE");
 }
 
 /** The options as a tfjs ConfigDict (every value a number, string, null or nested dict/array). */

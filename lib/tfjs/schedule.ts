@@ -1,6 +1,6 @@
 // Learning rates for the tfjs optimizers: a number, or a schedule (a function of the step about to
 // be taken). Schedules made by warmupDecaySchedule carry their parameters, so getConfig can save them.
-import { rangeError, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError } from "../validate";
+import { rangeError, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "../validate";
 
 /** The parameters of a warmupDecaySchedule. */
 export interface WarmupDecayConfig {
@@ -75,12 +75,10 @@ export function learningRateAt(lr: LearningRate, iteration: number, name: string
 export function learningRateToConfig(lr: LearningRate, name: string): number | ScheduleConfig {
   if (typeof lr === "number") return lr;
   if (lr.config !== undefined) return { ...lr.config };
-  const e = new TypeError(
+  throw withCode(new TypeError(
     `${name} is a schedule function, which getConfig cannot save: make it with warmupDecaySchedule(), ` +
       `or save a number and set the schedule again after fromConfig`,
-  );
-  (e as TypeError & { code: string }).code = "ERR_MICROADAM_NOT_SERIALIZABLE";
-  throw e;
+  ), "ERR_MICROADAM_NOT_SERIALIZABLE");
 }
 
 /** Reads a learning rate written by learningRateToConfig. */
