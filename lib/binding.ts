@@ -2,7 +2,6 @@
 // build), then prebuilds/<platform>-<arch>/ (shipped in the npm package, made by prebuildify),
 // so a developer's fresh build wins in a checkout and an installed package needs no compiler.
 import * as path from "path";
-import type { MicroAdamSnapshot } from "./types";
 
 /** Layout facts of a native state. */
 export interface NativeLayout {
@@ -17,8 +16,14 @@ export interface NativeLayout {
   stateBytes: number;
 }
 
-/** A state's buffers as the native snapshot() returns them: the public MicroAdamSnapshot. */
-export type NativeSnapshot = MicroAdamSnapshot;
+export interface NativeSnapshot {
+  step: number;
+  errorCodes: Uint8Array;
+  errorMin: Uint16Array;
+  errorMax: Uint16Array;
+  windowIndices: Uint16Array;
+  windowValues: Uint16Array;
+}
 
 export interface NativeState {
   readonly numel: number;
