@@ -1,21 +1,17 @@
 // Errors and argument checks shared by the checkpoint functions.
 import type { LayoutRecord } from "./records";
-import { isTypedArray, typeError } from "../validate";
+import { isTypedArray, typeError, withCode } from "../validate";
 
 export { checkpointError } from "./format";
 
 /** A sound checkpoint that does not fit the state or optimizer it is loaded into. */
 export function mismatchError(where: string, message: string): Error {
-  const e = new Error(`${where} does not fit ${message}`);
-  (e as Error & { code: string }).code = "ERR_MICROADAM_CHECKPOINT_MISMATCH";
-  return e;
+  return withCode(new Error(`${where} does not fit ${message}`), "ERR_MICROADAM_CHECKPOINT_MISMATCH");
 }
 
 /** A state that cannot be saved or loaded now (disposed, or a step on it is in flight). */
 export function stateUnusableError(message: string): Error {
-  const e = new Error(message);
-  (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
-  return e;
+  return withCode(new Error(message), "ERR_MICROADAM_STATE");
 }
 
 export function requirePath(value: unknown, name: string): string {
@@ -52,7 +48,5 @@ export function checkLayoutMatches(saved: LayoutRecord, actual: LayoutRecord, wh
 export function asContentError(error: unknown, where: string): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== "ERR_OUT_OF_RANGE" && code !== "ERR_INVALID_ARG_TYPE") return error;
-  const e = new Error(`${where}: its content is invalid: ${(error as Error).message}`, { cause: error });
-  (e as Error & { code: string }).code = "ERR_MICROADAM_CHECKPOINT";
-  return e;
+  return withCode(new Error(`${where}: its content is invalid: ${(error as Error).message}`, { cause: error }), "ERR_MICROADAM_CHECKPOINT");
 }

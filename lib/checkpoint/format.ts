@@ -2,6 +2,7 @@
 // with a tag, a length and a CRC-32 over its header and payload, all little-endian. This file
 // knows nothing of MicroAdam: records.ts gives the sections their meaning.
 import { crc32 } from "zlib";
+import { withCode } from "../validate";
 
 /** "\x89MADAM\r\n": the high byte and the CR LF catch 7-bit and newline-translating transfers (as PNG's do). */
 export const CHECKPOINT_MAGIC: readonly number[] = [0x89, 0x4d, 0x41, 0x44, 0x41, 0x4d, 0x0d, 0x0a];
@@ -33,9 +34,7 @@ export interface DecodedSection {
 
 /** A damaged, foreign or unsupported checkpoint. */
 export function checkpointError(where: string, message: string): Error {
-  const e = new Error(`${where}: ${message}`);
-  (e as Error & { code: string }).code = "ERR_MICROADAM_CHECKPOINT";
-  return e;
+  return withCode(new Error(`${where}: ${message}`), "ERR_MICROADAM_CHECKPOINT");
 }
 
 /** The bytes of a checkpoint as a list of chunks, in order (write them one after another). */

@@ -5,21 +5,13 @@
 // only; nothing here touches a state.
 import { endianness } from "os";
 import type { AdamWSnapshot } from "../adamw";
+import type { NativeLayout } from "../binding";
 import type { ResolvedHyper } from "../hyper";
 import type { MicroAdamSnapshot, MicroAdamStateConfig } from "../types";
 import { checkpointError, readSafeU64, type DecodedSection } from "./format";
 
-/** A tensor's layout options and the facts derived from them, as a checkpoint records them. */
-export interface LayoutRecord {
-  numel: number;
-  window: number;
-  density: number;
-  topkBlockSize: number;
-  quantBlockSize: number;
-  blockCount: number;
-  bucketCount: number;
-  rowLength: number;
-}
+/** A tensor's layout options and the facts derived from them, as a checkpoint records them (the native layout but stateBytes). */
+export type LayoutRecord = Omit<NativeLayout, "stateBytes">;
 
 /** One param group: its hyperparameters and how many tensors (states) it has. */
 export interface SavedGroup extends ResolvedHyper {

@@ -14,7 +14,7 @@ import { runStep, type NativeStepCall, type NativeStepFunctions } from "../nativ
 import { createMicroAdamState, type MicroAdamState } from "../state";
 import { microAdamNative } from "../step";
 import type { NonFinitePolicy } from "../types";
-import { rangeError, requireObject, requireOneOf, typeError } from "../validate";
+import { rangeError, requireObject, requireOneOf, typeError, withCode } from "../validate";
 import {
   checkWeightDecay,
   optionsToConfig,
@@ -72,9 +72,7 @@ const WEIGHT_SUFFIX: Readonly<Record<StateKind, string>> = { microadam: "/microa
 
 /** The native layer's error for nonFinite 'error', for the gradients this layer checks itself. */
 function nonFiniteError(): Error {
-  const e = new Error("a gradient holds NaN or Inf (nonFinite: 'error'); nothing was changed");
-  (e as Error & { code: string }).code = "ERR_MICROADAM_NON_FINITE";
-  return e;
+  return withCode(new Error("a gradient holds NaN or Inf (nonFinite: 'error'); nothing was changed"), "ERR_MICROADAM_NON_FINITE");
 }
 
 function allFinite(values: Float32Array): boolean {
@@ -174,9 +172,7 @@ export abstract class NativeOptimizer extends tf.Optimizer {
     const variables = named.map(({ name, tensor }, i) => checkPair(name, tensor, i));
     const twice = named.find(({ name }, i) => named.findIndex((n) => n.name === name) !== i);
     if (twice !== undefined) {
-      const e = new RangeError(`variableGradients holds two gradients for variable '${twice.name}'`);
-      (e as RangeError & { code: string }).code = "ERR_OUT_OF_RANGE";
-      throw e;
+      throw withCode(new RangeError(`variableGradients holds two gradients for variable '${twice.name}'`), "ERR_OUT_OF_RANGE");
     }
     const slots = this.slotsFor(variables);
     const work: Work[] = variables.map((variable, i) => ({ variable, slot: slots[i], grads: named[i].tensor.dataSync() as Float32Array }));
@@ -313,9 +309,7 @@ export abstract class NativeOptimizer extends tf.Optimizer {
 
   private checkNotDisposed(): void {
     if (this.disposedFlag) {
-      const e = new Error(`This ${this.getClassName()} was disposed`);
-      (e as Error & { code: string }).code = "ERR_MICROADAM_STATE";
-      throw e;
+      throw withCode(new Error(`This ${this.getClassName()} was disposed`), "ERR_MICROADAM_STATE");
     }
   }
 
