@@ -15,7 +15,7 @@ uint64_t checkedNumel(uint64_t numel) {
 }
 }  // namespace
 
-AdamWState::AdamWState(uint64_t numel) : numel_(checkedNumel(numel)), expAvg_(numel, 0.0f), expAvgSq_(numel, 0.0f) {}
+AdamWState::AdamWState(uint64_t numel) : numel_(checkedNumel(numel)), expAvg_(numel), expAvgSq_(numel) {}
 
 void AdamWState::copyTo(float* expAvg, float* expAvgSq) const {
   std::copy(expAvg_.begin(), expAvg_.end(), expAvg);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "stepped_state.h"
+#include "zeroed_array.h"
 
 namespace microadam {
 
@@ -25,8 +26,9 @@ class AdamWState final : public SteppedState {
 
  private:
   uint64_t numel_;
-  std::vector<float> expAvg_;
-  std::vector<float> expAvgSq_;
+  // Zeros from the allocator: creation touches no page (zeroed_array.h).
+  ZeroedArray<float> expAvg_;
+  ZeroedArray<float> expAvgSq_;
 };
 
 }  // namespace microadam

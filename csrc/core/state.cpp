@@ -85,12 +85,12 @@ SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const 
 
 HostState::HostState(const StateConfig& config)
     : OptimizerState(config),
-      errorCodes_(layout().codeBytes(), 0),
-      errorMin_(layout().bucketCount(), 0),
-      errorMax_(layout().bucketCount(), 0),
-      windowIndices_(uint64_t(layout().config().window) * layout().rowLength(), 0),
-      windowValues_(uint64_t(layout().config().window) * layout().rowLength(), 0),
-      topkHints_(layout().blockCount(), 0) {}
+      errorCodes_(layout().codeBytes()),
+      errorMin_(layout().bucketCount()),
+      errorMax_(layout().bucketCount()),
+      windowIndices_(uint64_t(layout().config().window) * layout().rowLength()),
+      windowValues_(uint64_t(layout().config().window) * layout().rowLength()),
+      topkHints_(layout().blockCount()) {}
 
 void HostState::copyTo(const SnapshotTarget& t) const {
   std::copy(errorCodes_.begin(), errorCodes_.end(), t.errorCodes);

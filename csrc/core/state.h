@@ -10,6 +10,7 @@
 
 #include "layout.h"
 #include "stepped_state.h"
+#include "zeroed_array.h"
 
 namespace microadam {
 
@@ -106,12 +107,13 @@ class HostState final : public OptimizerState {
   uint32_t* topkHint(uint64_t block) { return &topkHints_[block]; }
 
  private:
-  std::vector<uint8_t> errorCodes_;
-  std::vector<uint16_t> errorMin_;
-  std::vector<uint16_t> errorMax_;
-  std::vector<uint16_t> windowIndices_;
-  std::vector<uint16_t> windowValues_;
-  std::vector<uint32_t> topkHints_;
+  // Zeros from the allocator: creation touches no page (zeroed_array.h).
+  ZeroedArray<uint8_t> errorCodes_;
+  ZeroedArray<uint16_t> errorMin_;
+  ZeroedArray<uint16_t> errorMax_;
+  ZeroedArray<uint16_t> windowIndices_;
+  ZeroedArray<uint16_t> windowValues_;
+  ZeroedArray<uint32_t> topkHints_;
 };
 
 }  // namespace microadam
