@@ -1,0 +1,324 @@
+// Many tensors per step (issue 12, item 4; docs/benchmarks.md, "Many tensors per step"): a
+// MicroAdam step over 2,000 tensors sized like a transformer's against a step over one tensor of
+// the same total, in one process, interleaved so that machine noise hits both; what of the step
+// is JavaScript (the facade building the call) and what is native; and what the steps allocate
+// on the JS heap (bytes per step, collections and heap growth over 1,000 steps).
+//
+//   npx ts-node bench/many-tensors.ts [--total 1e8] [--tensors 2000] [--layers 24] [--width 512]
+//       [--reps 15] [--heap-steps 1000] [--seed 1] [--out bench/results/many-tensors.json]
+//
+// The two optimizers step the same numbers: the single tensor's params and grads are the
+// concatenation of the many tensors' (each of those has its own ArrayBuffer, as a model's
+// tensors have). --total 1e8 needs about 1.7 GB of memory.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { PerformanceObserver, performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
+import { binding, type NativeStepReport } from "../lib/binding";
+import { getNumThreads, MicroAdam } from "../lib";
+
+/** Sizes like a transformer's: an embedding, `layers` × 6 matrices, and many small vectors. */
+function modelSizes(total: number, tensors: number, layers: number, width: number, seed: number): { sizes: number[]; vectors: Record<string, number> } {
+  const random = xorshift(seed);
+  const vectorCount = tensors - 1 - 6 * layers;
+  if (vectorCount < 0) throw new RangeError(`--tensors ${tensors} is fewer than the ${1 + 6 * layers} matrices of ${layers} layers`);
+  // Vector sizes drawn per vector: a per-head norm (64), a bias or LayerNorm (width), an MLP bias (4 width).
+  const choices = [
+    { size: 64, weight: 0.3 },
+    { size: width, weight: 0.55 },
+    { size: 4 * width, weight: 0.15 },
+  ];
+  const vectorsOf: number[][] = Array.from({ length: layers }, () => []);
+  const vectors: Record<string, number> = {};
+  for (let i = 0; i < vectorCount; i++) {
+    let u = random();
+    const choice = choices.find((c) => (u -= c.weight) < 0) ?? choices[choices.length - 1];
+    vectorsOf[i % layers].push(choice.size);
+    vectors[choice.size] = (vectors[choice.size] ?? 0) + 1;
+  }
+  const layerSizes: number[] = [];
+  for (let l = 0; l < layers; l++) {
+    const [q, k, v, o, up, down] = [width * width, width * width, width * width, width * width, width * 4 * width, 4 * width * width];
+    layerSizes.push(q, k, v, o, up, down, ...vectorsOf[l]);
+  }
+  const embedding = total - layerSizes.reduce((a, b) => a + b, 0); // takes the remainder: the total is exact
+  if (embedding < width) throw new RangeError(`--total ${total} is too small for ${layers} layers of width ${width}`);
+  return { sizes: [embedding, ...layerSizes], vectors };
+}
+
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Params in ±0.05, grads roughly bell-shaped with a scale that changes every 4,096 elements. */
+function fill(params: Float32Array, grads: Float32Array, seed: number): void {
+  const random = xorshift(seed);
+  let scale = 1e-3;
+  for (let i = 0; i < params.length; i++) {
+    if ((i & 4095) === 0) scale = 1e-4 * (1 + 20 * random());
+    params[i] = (random() - 0.5) * 0.1;
+    grads[i] = (random() + random() + random() - 1.5) * scale;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// The native call is timed by wrapping binding.step (lib/step.ts looks it up at every call); the
+// rest of MicroAdam.step is the facade: checks, names, packing (lib/batched-optimizer.ts,
+// lib/native-call.ts).
+const nativeStep = binding.step;
+let lastNativeMs = 0;
+const timedNativeStep: typeof binding.step = (...args) => {
+  const start = performance.now();
+  try {
+    return nativeStep(...args);
+  } finally {
+    lastNativeMs = performance.now() - start;
+  }
+};
+
+interface StepTiming {
+  totalMs: number;
+  nativeMs: number;
+  facadeMs: number;
+}
+
+function timeStep(opt: MicroAdam, grads: Float32Array[]): StepTiming {
+  const start = performance.now();
+  opt.step(grads);
+  const totalMs = performance.now() - start;
+  return { totalMs, nativeMs: lastNativeMs, facadeMs: totalMs - lastNativeMs };
+}
+
+function summarize(samples: StepTiming[]): StepTiming & { minTotalMs: number; samples: number } {
+  return {
+    totalMs: median(samples.map((s) => s.totalMs)),
+    nativeMs: median(samples.map((s) => s.nativeMs)),
+    facadeMs: median(samples.map((s) => s.facadeMs)),
+    minTotalMs: Math.min(...samples.map((s) => s.totalMs)),
+    samples: samples.length,
+  };
+}
+
+/** A collector callable in this process: global.gc with --expose-gc, or one exposed now. */
+function collector(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed !== undefined) return exposed;
+  v8.setFlagsFromString("--expose-gc");
+  return vm.runInNewContext("gc") as () => void;
+}
+
+/** JS heap bytes one call allocates: the median heapUsed growth across it, no collection between. */
+function allocatedPerCall(run: () => void, calls: number): number {
+  const heapUsed = () => v8.getHeapStatistics().used_heap_size;
+  const empty: number[] = [];
+  const deltas: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    let before = heapUsed();
+    empty.push(heapUsed() - before); // what reading the heap costs
+    before = heapUsed();
+    run();
+    deltas.push(heapUsed() - before);
+  }
+  // A scavenge inside a call makes its delta negative; the median ignores the few that have one.
+  return Math.max(0, median(deltas) - median(empty));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      total: { type: "string", default: "1e8" },
+      tensors: { type: "string", default: "2000" },
+      layers: { type: "string", default: "24" },
+      width: { type: "string", default: "512" },
+      reps: { type: "string", default: "15" },
+      "heap-steps": { type: "string", default: "1000" },
+      "stub-calls": { type: "string", default: "201" },
+      seed: { type: "string", default: "1" },
+      out: { type: "string", default: path.join(__dirname, "results", "many-tensors.json") },
+    },
+  });
+  const total = Number(values.total);
+  const reps = Number(values.reps);
+  const heapSteps = Number(values["heap-steps"]);
+  const stubCalls = Number(values["stub-calls"]);
+  const seed = Number(values.seed);
+  const { sizes, vectors } = modelSizes(total, Number(values.tensors), Number(values.layers), Number(values.width), seed);
+  const options = { lr: 1e-3, weightDecay: 0.01 }; // the same for both; layout at the defaults
+  const window = 10;
+  const gc = collector();
+  const startedAt = new Date();
+  const loadStart = os.loadavg();
+
+  process.stdout.write(`filling ${total.toExponential(1)} params and grads ... `);
+  const flatParams = new Float32Array(total);
+  const flatGrads = new Float32Array(total);
+  fill(flatParams, flatGrads, seed);
+  const manyParams: Float32Array[] = [];
+  const manyGrads: Float32Array[] = [];
+  let offset = 0;
+  for (const n of sizes) {
+    manyParams.push(flatParams.slice(offset, offset + n)); // own buffers, as a model's tensors
+    manyGrads.push(flatGrads.slice(offset, offset + n));
+    offset += n;
+  }
+  const single = new MicroAdam([flatParams], options);
+  const many = new MicroAdam(manyParams, options);
+  const singleGrads = [flatGrads];
+  console.log("done");
+
+  binding.step = timedNativeStep;
+  // Warm-up: `window` steps and two more each, so the window is full (its first steps do less work).
+  for (let i = 0; i < window + 2; i++) {
+    timeStep(single, singleGrads);
+    timeStep(many, manyGrads);
+  }
+  // Interleaved, alternating which goes first.
+  const singleSamples: StepTiming[] = [];
+  const manySamples: StepTiming[] = [];
+  const pairRatios: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    let s: StepTiming, m: StepTiming;
+    if (r % 2 === 0) {
+      s = timeStep(single, singleGrads);
+      m = timeStep(many, manyGrads);
+    } else {
+      m = timeStep(many, manyGrads);
+      s = timeStep(single, singleGrads);
+    }
+    singleSamples.push(s);
+    manySamples.push(m);
+    pairRatios.push(m.totalMs / s.totalMs);
+  }
+
+  // The native call's fixed cost (convert, check, hold the states busy, report): a step whose
+  // first gradient starts with a NaN is skipped after the scan's first chunk, nothing written.
+  const skippedSingle: StepTiming[] = [];
+  const skippedMany: StepTiming[] = [];
+  for (let r = 0; r < reps; r++) {
+    for (const [opt, grads, samples] of [
+      [single, singleGrads, skippedSingle],
+      [many, manyGrads, skippedMany],
+    ] as const) {
+      const kept = grads[0][0];
+      grads[0][0] = NaN;
+      samples.push(timeStep(opt, grads));
+      grads[0][0] = kept;
+    }
+  }
+
+  // The facade alone: a binding that does nothing, for as many calls as it takes to see the median.
+  const report: NativeStepReport = { skipped: false, steps: [] };
+  binding.step = () => report;
+  const stubMs: number[] = [];
+  for (let i = 0; i < 20 + stubCalls; i++) {
+    const start = performance.now();
+    many.step(manyGrads);
+    if (i >= 20) stubMs.push(performance.now() - start);
+  }
+  const stubAllocatedBytes = allocatedPerCall(() => many.step(manyGrads), 51);
+  const stubSingleAllocatedBytes = allocatedPerCall(() => single.step(singleGrads), 51);
+  binding.step = nativeStep;
+
+  // JS heap: bytes per real step, then collections and growth over heapSteps steps.
+  const allocatedMany = allocatedPerCall(() => many.step(manyGrads), 21);
+  const allocatedSingle = allocatedPerCall(() => single.step(singleGrads), 21);
+  const gcEntries: { startTime: number; duration: number }[] = [];
+  const observer = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
+  observer.observe({ entryTypes: ["gc"] });
+  gc();
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const heapStart = performance.now();
+  process.stdout.write(`${heapSteps} steps of the ${sizes.length}-tensor optimizer for the heap ... `);
+  for (let i = 0; i < heapSteps; i++) many.step(manyGrads);
+  const heapEnd = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 200)); // gc entries arrive asynchronously
+  gc();
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  console.log("done");
+  const during = gcEntries.filter((e) => e.startTime >= heapStart && e.startTime <= heapEnd);
+
+  const singleTiming = summarize(singleSamples);
+  const manyTiming = summarize(manySamples);
+  const cpuModel = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model;
+  let commit: string | undefined;
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", cwd: __dirname }).trim();
+  } catch {
+    commit = undefined;
+  }
+  const result = {
+    date: startedAt.toISOString(),
+    commit,
+    machine: { cpu: cpuModel, nproc: os.availableParallelism(), engineThreads: getNumThreads(), memoryGiB: os.totalmem() / 2 ** 30, node: process.version },
+    loadAverage: { start: loadStart, end: os.loadavg() },
+    model: {
+      total,
+      tensors: sizes.length,
+      largest: Math.max(...sizes),
+      smallest: Math.min(...sizes),
+      embedding: sizes[0],
+      matrices: 6 * Number(values.layers),
+      vectorsBySize: vectors,
+    },
+    options: { ...options, window, reps, seed },
+    step: {
+      single: singleTiming,
+      many: manyTiming,
+      ratio: manyTiming.totalMs / singleTiming.totalMs,
+      medianPairRatio: median(pairRatios),
+    },
+    skippedStep: { single: summarize(skippedSingle), many: summarize(skippedMany) },
+    facadeOnly: { tensors: sizes.length, calls: stubCalls, medianMs: median(stubMs), minMs: Math.min(...stubMs), allocatedBytesPerCall: stubAllocatedBytes, singleAllocatedBytesPerCall: stubSingleAllocatedBytes },
+    heap: {
+      allocatedBytesPerStep: { many: allocatedMany, single: allocatedSingle },
+      steps: heapSteps,
+      heapUsedBeforeMB: heapBefore / 2 ** 20,
+      heapUsedAfterMB: heapAfter / 2 ** 20,
+      growthMB: (heapAfter - heapBefore) / 2 ** 20,
+      collections: during.length,
+      collectionMs: during.reduce((sum, e) => sum + e.duration, 0),
+      stepsMs: heapEnd - heapStart,
+    },
+  };
+  fs.mkdirSync(path.dirname(values.out), { recursive: true });
+  fs.writeFileSync(values.out, JSON.stringify(result, null, 2) + "\n");
+
+  const f = (ms: number) => ms.toFixed(2).padStart(8);
+  console.log(`\n${cpuModel}, ${result.machine.nproc} CPUs, ${result.machine.engineThreads} engine threads, Node ${process.version}, commit ${commit ?? "?"}`);
+  console.log(`${sizes.length} tensors (largest ${result.model.largest}, smallest ${result.model.smallest}) against 1 tensor, ${total} elements each; median of ${reps}\n`);
+  console.log(`                     step ms   native ms   facade ms   skipped-step native ms`);
+  console.log(`1 tensor           ${f(singleTiming.totalMs)}    ${f(singleTiming.nativeMs)}    ${f(singleTiming.facadeMs)}    ${f(result.skippedStep.single.nativeMs)}`);
+  console.log(`${String(sizes.length).padEnd(4)} tensors       ${f(manyTiming.totalMs)}    ${f(manyTiming.nativeMs)}    ${f(manyTiming.facadeMs)}    ${f(result.skippedStep.many.nativeMs)}`);
+  console.log(`ratio ${result.step.ratio.toFixed(3)} (median of pairs ${result.step.medianPairRatio.toFixed(3)}; target ≤ 1.15)`);
+  console.log(`facade alone (no-op binding), ${sizes.length} tensors: ${result.facadeOnly.medianMs.toFixed(3)} ms, ${(stubAllocatedBytes / 1024).toFixed(1)} KiB allocated per call`);
+  console.log(
+    `JS heap: ${(allocatedMany / 1024).toFixed(1)} KiB allocated per step (${sizes.length} tensors), ${(allocatedSingle / 1024).toFixed(1)} KiB (1 tensor); ` +
+      `over ${heapSteps} steps ${result.heap.collections} collections, ${result.heap.collectionMs.toFixed(1)} ms in them, heap after gc ${result.heap.growthMB >= 0 ? "+" : ""}${result.heap.growthMB.toFixed(3)} MB`,
+  );
+  console.log(`wrote ${path.relative(process.cwd(), values.out)}`);
+  single.dispose();
+  many.dispose();
+}
+
+void main();
