@@ -94,6 +94,21 @@ void DeviceState::copyTo(const SnapshotTarget& target) const {
   copyBuffers(buffers_, target, layout(), cudaMemcpyDeviceToHost);
 }
 
+void DeviceState::readBytes(StateBufferId which, uint64_t offset, void* to, uint64_t bytes) const {
+  checkByteRange(which, offset, bytes);
+  if (bytes == 0) return;
+  const uint8_t* start = nullptr;
+  switch (which) {
+    case StateBufferId::ErrorCodes: start = buffers_.errorCodes; break;
+    case StateBufferId::ErrorMin: start = reinterpret_cast<const uint8_t*>(buffers_.errorMin); break;
+    case StateBufferId::ErrorMax: start = reinterpret_cast<const uint8_t*>(buffers_.errorMax); break;
+    case StateBufferId::WindowIndices: start = reinterpret_cast<const uint8_t*>(buffers_.windowIndices); break;
+    case StateBufferId::WindowValues: start = reinterpret_cast<const uint8_t*>(buffers_.windowValues); break;
+  }
+  checkCuda(cudaSetDevice(deviceIndex_), "cudaSetDevice");
+  checkCuda(cudaMemcpy(to, start + offset, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy (state read)");
+}
+
 void DeviceState::restore(const SnapshotView& view) {
   validateSnapshot(view);
   // Upload into fresh memory and swap only when every copy succeeded: a CUDA failure halfway

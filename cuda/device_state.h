@@ -21,6 +21,7 @@ class DeviceState final : public OptimizerState {
   Device device() const override { return Device::Cuda; }
   void copyTo(const SnapshotTarget& target) const override;
   void restore(const SnapshotView& view) override;
+  void readBytes(StateBufferId which, uint64_t offset, void* to, uint64_t bytes) const override;
 
   int deviceIndex() const override { return deviceIndex_; }
   // Device addresses of the five buffers.

@@ -1,6 +1,9 @@
 #include "state.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <utility>
 #include <string>
 
 #include "errors.h"
@@ -83,6 +86,26 @@ SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const 
   return v;
 }
 
+uint64_t OptimizerState::bufferBytes(StateBufferId which) const {
+  const StateLayout& l = layout_;
+  switch (which) {
+    case StateBufferId::ErrorCodes: return l.codeBytes();
+    case StateBufferId::ErrorMin:
+    case StateBufferId::ErrorMax: return 2 * l.bucketCount();
+    case StateBufferId::WindowIndices:
+    case StateBufferId::WindowValues: return 2 * uint64_t(l.config().window) * l.rowLength();
+  }
+  throw RangeError("unknown state buffer " + std::to_string(unsigned(which)));
+}
+
+void OptimizerState::checkByteRange(StateBufferId which, uint64_t offset, uint64_t bytes) const {
+  const uint64_t size = bufferBytes(which);
+  if (offset > size || bytes > size - offset)
+    throw RangeError("bytes [" + std::to_string(offset) + ", " + std::to_string(offset + bytes) +
+                     ") are outside state buffer " + std::to_string(unsigned(which)) + " of " + std::to_string(size) +
+                     " bytes");
+}
+
 HostState::HostState(const StateConfig& config)
     : OptimizerState(config),
       errorCodes_(layout().codeBytes()),
@@ -106,6 +129,68 @@ std::vector<HostRegion> HostState::hostRegions() {
           {errorMax_.data(), 2 * errorMax_.size()},
           {windowIndices_.data(), 2 * windowIndices_.size()},
           {windowValues_.data(), 2 * windowValues_.size()}};
+}
+
+template <typename Self>
+auto* HostState::bufferStart(Self& s, StateBufferId which) {
+  using Byte = std::conditional_t<std::is_const_v<Self>, const uint8_t, uint8_t>;
+  switch (which) {
+    case StateBufferId::ErrorCodes: return reinterpret_cast<Byte*>(s.errorCodes_.data());
+    case StateBufferId::ErrorMin: return reinterpret_cast<Byte*>(s.errorMin_.data());
+    case StateBufferId::ErrorMax: return reinterpret_cast<Byte*>(s.errorMax_.data());
+    case StateBufferId::WindowIndices: return reinterpret_cast<Byte*>(s.windowIndices_.data());
+    case StateBufferId::WindowValues: return reinterpret_cast<Byte*>(s.windowValues_.data());
+  }
+  return static_cast<Byte*>(nullptr);
+}
+
+namespace {
+bool sameConfig(const StateConfig& a, const StateConfig& b) {
+  return a.numel == b.numel && a.window == b.window && a.density == b.density && a.topkBlockSize == b.topkBlockSize &&
+         a.quantBlockSize == b.quantBlockSize;
+}
+}  // namespace
+
+void HostState::readBytes(StateBufferId which, uint64_t offset, void* to, uint64_t bytes) const {
+  checkByteRange(which, offset, bytes);
+  if (bytes > 0) std::memcpy(to, bufferStart(*this, which) + offset, bytes);
+}
+
+void HostState::writeBytes(StateBufferId which, uint64_t offset, const void* from, uint64_t bytes) {
+  checkByteRange(which, offset, bytes);
+  if (bytes > 0) std::memcpy(bufferStart(*this, which) + offset, from, bytes);
+}
+
+SnapshotView HostState::view() const {
+  SnapshotView v;
+  v.step = step();
+  v.errorCodes = errorCodes_.data();
+  v.errorCodesLength = errorCodes_.size();
+  v.errorMin = errorMin_.data();
+  v.errorMinLength = errorMin_.size();
+  v.errorMax = errorMax_.data();
+  v.errorMaxLength = errorMax_.size();
+  v.windowIndices = windowIndices_.data();
+  v.windowIndicesLength = windowIndices_.size();
+  v.windowValues = windowValues_.data();
+  v.windowValuesLength = windowValues_.size();
+  return v;
+}
+
+void HostState::checkContents() const { validateSnapshot(view()); }
+
+void HostState::swapContents(HostState& other) {
+  if (!sameConfig(other.layout().config(), layout().config()))
+    throw RangeError("a state can only take the contents of a state with the same layout");
+  std::swap(errorCodes_, other.errorCodes_);
+  std::swap(errorMin_, other.errorMin_);
+  std::swap(errorMax_, other.errorMax_);
+  std::swap(windowIndices_, other.windowIndices_);
+  std::swap(windowValues_, other.windowValues_);
+  // The Top-K hints are a cache of each state's own past: they stay (a stale hint costs time, never bits).
+  const uint64_t mine = step();
+  setStep(other.step());
+  other.setStep(mine);
 }
 
 void HostState::restore(const SnapshotView& v) {

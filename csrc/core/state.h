@@ -41,6 +41,11 @@ struct SnapshotView {
   uint64_t windowValuesLength = 0;
 };
 
+// The five buffers of a state (docs/algorithm.md, "State"), in the order snapshots and
+// checkpoints hold them.
+enum class StateBufferId : uint8_t { ErrorCodes = 0, ErrorMin = 1, ErrorMax = 2, WindowIndices = 3, WindowValues = 4 };
+inline constexpr uint32_t kStateBufferCount = 5;
+
 // A region of host memory holding part of a state.
 struct HostRegion {
   void* data;
@@ -63,11 +68,18 @@ class OptimizerState : public SteppedState {
   // backed up through copyTo into a HostSnapshot instead.
   virtual std::vector<HostRegion> hostRegions() { return {}; }
 
+  // Bytes of one buffer, and a range of them copied to host memory (what a checkpoint streams a
+  // chunk at a time). RangeError for a range outside the buffer.
+  uint64_t bufferBytes(StateBufferId which) const;
+  virtual void readBytes(StateBufferId which, uint64_t offset, void* to, uint64_t bytes) const = 0;
+
   const StateLayout& layout() const { return layout_; }
   uint64_t numel() const { return layout_.numel(); }
 
  protected:
   void validateSnapshot(const SnapshotView& view) const;
+  // Throws RangeError unless [offset, offset + bytes) lies inside buffer `which`.
+  void checkByteRange(StateBufferId which, uint64_t offset, uint64_t bytes) const;
 
  private:
   StateLayout layout_;
@@ -96,6 +108,18 @@ class HostState final : public OptimizerState {
   void restore(const SnapshotView& view) override;
   // The five buffers of docs/algorithm.md, "State" (the Top-K hint is a cache, not state).
   std::vector<HostRegion> hostRegions() override;
+  void readBytes(StateBufferId which, uint64_t offset, void* to, uint64_t bytes) const override;
+
+  // Streaming a checkpoint into a fresh state (a staging state, filled a chunk at a time, then
+  // checked and adopted by the state it replaces):
+  void writeBytes(StateBufferId which, uint64_t offset, const void* from, uint64_t bytes);
+  // The snapshot checks (window indices inside their blocks, the padding nibble) on these buffers.
+  void checkContents() const;
+  // Exchanges buffers and step counters with `other`, a state of the same layout whose contents
+  // were checked: the replacement costs no copy and cannot fail, and doing it again undoes it.
+  void swapContents(HostState& other);
+  // A view of these buffers as restore() takes them (for a state in another backend).
+  SnapshotView view() const;
 
   uint8_t* errorCodes() { return errorCodes_.data(); }
   uint16_t* errorMin() { return errorMin_.data(); }
@@ -107,6 +131,10 @@ class HostState final : public OptimizerState {
   uint32_t* topkHint(uint64_t block) { return &topkHints_[block]; }
 
  private:
+  // Where buffer `which` starts, as bytes (const for a const state).
+  template <typename Self>
+  static auto* bufferStart(Self& s, StateBufferId which);
+
   // Zeros from the allocator: creation touches no page (zeroed_array.h).
   ZeroedArray<uint8_t> errorCodes_;
   ZeroedArray<uint16_t> errorMin_;

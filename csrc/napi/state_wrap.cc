@@ -23,6 +23,12 @@ StateConfig readConfig(const Napi::Object& o) {
   return c;
 }
 
+StateBufferId readBufferId(const Napi::Value& value) {
+  return StateBufferId(requireInteger(value, "buffer", 0, kStateBufferCount - 1));
+}
+
+uint8_t* bytesOf(const Napi::TypedArray& t) { return static_cast<uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset(); }
+
 template <typename T>
 const T* typedData(const Napi::TypedArray& t) {
   return reinterpret_cast<const T*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
@@ -42,6 +48,12 @@ Napi::Function StateWrap::DefineClass(Napi::Env env) {
           InstanceMethod<&StateWrap::Snapshot>("snapshot"),
           InstanceMethod<&StateWrap::Restore>("restore"),
           InstanceMethod<&StateWrap::Dispose>("dispose"),
+          InstanceMethod<&StateWrap::Acquire>("acquire"),
+          InstanceMethod<&StateWrap::Release>("release"),
+          InstanceMethod<&StateWrap::ReadBytes>("readBytes"),
+          InstanceMethod<&StateWrap::WriteBytes>("writeBytes"),
+          InstanceMethod<&StateWrap::CheckContents>("checkContents"),
+          InstanceMethod<&StateWrap::Adopt>("adopt"),
       });
 }
 
@@ -183,6 +195,105 @@ Napi::Value StateWrap::Dispose(const Napi::CallbackInfo& info) {
     // A step in flight holds its own reference; the memory goes when the last holder lets go.
     state_.reset();
     asyncBuffers_.reset();
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace microadam::napi
+
+namespace microadam::napi {
+
+// Checkpoint streaming (lib/checkpoint/stream.ts): a save holds the state (acquire, so that no step
+// runs meanwhile) and reads its buffers a chunk at a time; a load fills a fresh CPU staging state a
+// chunk at a time, checks it, and the target adopts it.
+
+HostState& StateWrap::hostState(const std::string& what) const {
+  std::shared_ptr<OptimizerState> s = state();
+  if (s->device() != Device::Cpu) throw TypeError(what + " takes a CPU state, received a CUDA state");
+  return static_cast<HostState&>(*s);
+}
+
+Napi::Value StateWrap::Acquire(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    if (!state()->tryAcquire()) throw StateError("the state is busy: a step on it is in flight (await it first)");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value StateWrap::Release(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    state()->release();
+    return info.Env().Undefined();
+  });
+}
+
+// readBytes(buffer, byteOffset, destination): destination.byteLength bytes of buffer 0-4 (errorCodes,
+// errorMin, errorMax, windowIndices, windowValues) from byteOffset, once the device is idle.
+Napi::Value StateWrap::ReadBytes(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    std::shared_ptr<OptimizerState> s = state();
+    const StateBufferId which = readBufferId(info[0]);
+    const uint64_t offset = requireInteger(info[1], "byteOffset", 0, kMaxSafeInteger);
+    Napi::TypedArray destination = requireTypedArray(info[2], napi_uint8_array, "destination");
+    backendOf(*s).synchronize(s->deviceIndex(), 0);
+    s->readBytes(which, offset, bytesOf(destination), destination.ByteLength());
+    return info.Env().Undefined();
+  });
+}
+
+// writeBytes(buffer, byteOffset, source): a CPU state's bytes, from a checkpoint being loaded.
+Napi::Value StateWrap::WriteBytes(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    HostState& s = hostState("writeBytes");
+    const StateBufferId which = readBufferId(info[0]);
+    const uint64_t offset = requireInteger(info[1], "byteOffset", 0, kMaxSafeInteger);
+    Napi::TypedArray source = requireTypedArray(info[2], napi_uint8_array, "source");
+    if (s.busy()) throw StateError("cannot write a state while a step on it is in flight");
+    s.writeBytes(which, offset, bytesOf(source), source.ByteLength());
+    return info.Env().Undefined();
+  });
+}
+
+// checkContents(step): sets the step counter and runs restore()'s checks on the buffers.
+Napi::Value StateWrap::CheckContents(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    HostState& s = hostState("checkContents");
+    const uint64_t step = requireInteger(info[0], "step", 0, kMaxSafeInteger);
+    s.checkContents();
+    s.setStep(step);
+    return info.Env().Undefined();
+  });
+}
+
+// adopt(staging): this state takes a checked staging state's contents and step. A CPU state
+// exchanges buffers with it (no copy, no failure; adopting again undoes it); a device state
+// restores from it.
+Napi::Value StateWrap::Adopt(const Napi::CallbackInfo& info) {
+  return callGuarded(info, [&]() -> Napi::Value {
+    requireReceiver(info, kNativeStateTag, "NativeState");
+    if (!hasTypeTag(info[0], kNativeStateTag))
+      throw TypeError("Expected a NativeState for staging but received " + describeValue(info[0]));
+    HostState& staging = StateWrap::Unwrap(info[0].As<Napi::Object>())->hostState("adopt's staging");
+    std::shared_ptr<OptimizerState> target = state();
+    if (target.get() == &staging) throw RangeError("a state cannot adopt itself");
+    if (!target->tryAcquire()) throw StateError("cannot replace a state while a step on it is in flight");
+    try {
+      if (target->device() == Device::Cpu) {
+        staging.checkContents();
+        static_cast<HostState&>(*target).swapContents(staging);
+      } else {
+        backendOf(*target).restore(*target, staging.view());
+      }
+    } catch (...) {
+      target->release();
+      throw;
+    }
+    target->release();
     return info.Env().Undefined();
   });
 }

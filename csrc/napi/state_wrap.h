@@ -32,6 +32,15 @@ class StateWrap : public Napi::ObjectWrap<StateWrap> {
   Napi::Value Snapshot(const Napi::CallbackInfo& info);
   Napi::Value Restore(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value Acquire(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value ReadBytes(const Napi::CallbackInfo& info);
+  Napi::Value WriteBytes(const Napi::CallbackInfo& info);
+  Napi::Value CheckContents(const Napi::CallbackInfo& info);
+  Napi::Value Adopt(const Napi::CallbackInfo& info);
+
+  // The state as a HostState (a staging state of a checkpoint load), or a TypeError naming `what`.
+  HostState& hostState(const std::string& what) const;
 
   std::shared_ptr<AsyncBuffers> asyncBuffers_;
   std::shared_ptr<OptimizerState> state_;
