@@ -35,6 +35,17 @@ export interface NativeState {
   snapshot(): NativeSnapshot;
   restore(snapshot: NativeSnapshot): void;
   dispose(): void;
+  /** Holds the state busy (no step runs) until release(); throws if a step is in flight. */
+  acquire(): void;
+  release(): void;
+  /** Copies destination.byteLength bytes of buffer 0-4 (errorCodes, errorMin, errorMax, windowIndices, windowValues) from byteOffset. */
+  readBytes(buffer: number, byteOffset: number, destination: Uint8Array): void;
+  /** CPU states (a checkpoint's staging state): writes source into buffer 0-4 at byteOffset. */
+  writeBytes(buffer: number, byteOffset: number, source: Uint8Array): void;
+  /** CPU states: sets the step counter and runs restore()'s checks on the buffers as they are. */
+  checkContents(step: number): void;
+  /** Takes a checked CPU staging state's contents and step (a CPU state swaps buffers with it: adopting again undoes it). */
+  adopt(staging: NativeState): void;
 }
 
 export interface NativeAdamWState {

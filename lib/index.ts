@@ -38,6 +38,6 @@ export {
   type AdamWStepOptions,
 } from "./adamw";
 export { backends, getNumThreads, setNumThreads, type Backends } from "./threads";
-export { loadState, saveState, stateToBuffer, type CheckpointTarget } from "./checkpoint";
+export { loadState, loadStateAsync, saveState, saveStateAsync, stateToBuffer, type CheckpointTarget } from "./checkpoint";
 export type { FromCheckpointOptions } from "./checkpoint/state-checkpoint";
 export { bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits, toBf16, toF16, toFloat32 } from "./half";

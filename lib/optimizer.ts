@@ -113,6 +113,11 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
     checkpoint.saveOptimizerFile(this, path);
   }
 
+  /** save() with every write off the event loop; every state is held (steps refused as busy) until it settles. */
+  saveAsync(path: string): Promise<void> {
+    return checkpoint.saveOptimizerFileAsync(this, path);
+  }
+
   /** The checkpoint as bytes (what save writes). */
   toBuffer(): Buffer {
     return checkpoint.optimizerCheckpointBuffer(this);
@@ -124,6 +129,11 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamState> {
    */
   load(path: string): void {
     checkpoint.loadOptimizerFile(this, path);
+  }
+
+  /** load() with every read off the event loop; the states are replaced only once all of the file checked out. */
+  loadAsync(path: string): Promise<void> {
+    return checkpoint.loadOptimizerFileAsync(this, path);
   }
 
   /** load() from bytes (a toBuffer() result, say). */

@@ -174,6 +174,14 @@ export class MicroAdamState {
     checkpoint.saveStateFile(this, path);
   }
 
+  /**
+   * save() with every write off the event loop. The state is held until the promise settles: a
+   * step on it meanwhile is refused as busy.
+   */
+  saveAsync(path: string): Promise<void> {
+    return checkpoint.saveStateFileAsync(this, path);
+  }
+
   /** The checkpoint as bytes (what save writes). */
   toBuffer(): Buffer {
     return checkpoint.stateCheckpointBuffer(this);
@@ -184,6 +192,15 @@ export class MicroAdamState {
     checkpoint.loadStateFile(this, path);
   }
 
+  /**
+   * load() with every read off the event loop. The file is streamed into a fresh staging state
+   * first; this state is replaced only when all of it checked out (a step meanwhile is allowed, and
+   * is then replaced too).
+   */
+  loadAsync(path: string): Promise<void> {
+    return checkpoint.loadStateFileAsync(this, path);
+  }
+
   /** load() from bytes (a toBuffer() result, say). */
   loadBuffer(buffer: Uint8Array): void {
     checkpoint.loadStateBuffer(this, buffer);
@@ -192,6 +209,11 @@ export class MicroAdamState {
   /** A new state with the layout and content of a checkpoint file. */
   static fromFile(path: string, options?: checkpoint.FromCheckpointOptions): MicroAdamState {
     return checkpoint.stateFromFile(path, options, createMicroAdamState);
+  }
+
+  /** fromFile() with every read off the event loop. */
+  static fromFileAsync(path: string, options?: checkpoint.FromCheckpointOptions): Promise<MicroAdamState> {
+    return checkpoint.stateFromFileAsync(path, options, createMicroAdamState);
   }
 
   /** fromFile() from bytes. */

@@ -3,8 +3,15 @@
 import { isMicroAdam, type MicroAdam } from "../optimizer";
 import { isMicroAdamState, type MicroAdamState } from "../state";
 import { isTypedArray, typeError } from "../validate";
-import { loadOptimizerBuffer, loadOptimizerFile, optimizerCheckpointBuffer, saveOptimizerFile } from "./optimizer-checkpoint";
-import { loadStateBuffer, loadStateFile, saveStateFile, stateCheckpointBuffer } from "./state-checkpoint";
+import {
+  loadOptimizerBuffer,
+  loadOptimizerFile,
+  loadOptimizerFileAsync,
+  optimizerCheckpointBuffer,
+  saveOptimizerFile,
+  saveOptimizerFileAsync,
+} from "./optimizer-checkpoint";
+import { loadStateBuffer, loadStateFile, loadStateFileAsync, saveStateFile, saveStateFileAsync, stateCheckpointBuffer } from "./state-checkpoint";
 
 export type CheckpointTarget = MicroAdamState | MicroAdam;
 
@@ -18,6 +25,15 @@ export function saveState(target: CheckpointTarget, path: string): void {
   const t = checkTarget(target);
   if (isMicroAdamState(t)) saveStateFile(t, path);
   else saveOptimizerFile(t, path);
+}
+
+/**
+ * saveState with every write off the event loop. The target's states are held until the promise
+ * settles: a step on them meanwhile is refused as busy.
+ */
+export function saveStateAsync(target: CheckpointTarget, path: string): Promise<void> {
+  const t = checkTarget(target);
+  return isMicroAdamState(t) ? saveStateFileAsync(t, path) : saveOptimizerFileAsync(t, path);
 }
 
 /** The checkpoint as bytes (the same bytes saveState writes). */
@@ -37,4 +53,17 @@ export function loadState(target: CheckpointTarget, source: string | Uint8Array)
   const fromFile = typeof source === "string";
   if (isMicroAdamState(t)) (fromFile ? loadStateFile : loadStateBuffer)(t, source);
   else (fromFile ? loadOptimizerFile : loadOptimizerBuffer)(t, source);
+}
+
+/**
+ * loadState with every file read off the event loop (bytes in memory load as loadState does). The
+ * checkpoint is streamed into fresh staging states; the target changes only once all of it
+ * checked out.
+ */
+export async function loadStateAsync(target: CheckpointTarget, source: string | Uint8Array): Promise<void> {
+  const t = checkTarget(target);
+  if (!(typeof source === "string" && source.length > 0) && !isTypedArray(source, Uint8Array))
+    throw typeError("source", "a file path (a non-empty string) or a Uint8Array holding a checkpoint", source);
+  if (typeof source !== "string") return isMicroAdamState(t) ? loadStateBuffer(t, source) : loadOptimizerBuffer(t, source);
+  return isMicroAdamState(t) ? loadStateFileAsync(t, source) : loadOptimizerFileAsync(t, source);
 }

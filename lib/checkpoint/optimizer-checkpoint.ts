@@ -1,102 +1,148 @@
 // Checkpoints of a whole MicroAdam: an OPTM section (param groups and their hyperparameters),
-// then LAYT + STAT for every tensor in the order of the flattened groups. Loading checks the
-// file and its fit to the optimizer first, then hands a state dict to loadStateDict, which puts
-// every state back if one refuses its snapshot.
+// then LAYT + STAT for every tensor in the order of the flattened groups. Saving streams every
+// state from native memory; loading streams each STAT section into a fresh staging state, checks
+// the whole file and its fit to the optimizer, and only then lets every state adopt its staging
+// state and sets the groups' hyperparameters: on any error nothing changed.
+import type { NativeState } from "../binding";
+import { checkHyper, type ResolvedHyper } from "../hyper";
 import { asContentError, checkLayoutMatches, checkpointError, mismatchError, requireBytes, requirePath } from "./errors";
-import { readCheckpointFile, writeFileAtomic } from "./file";
-import { CheckpointKind, decodeCheckpoint, encodeCheckpoint, type SectionParts } from "./format";
+import { CheckpointKind, type CheckpointVisitor } from "./format";
+import { decodeLayout, decodeOptimizer, encodeLayout, encodeOptimizer, layoutOf, type LayoutRecord, type SavedGroup } from "./records";
+import { checkStateIdle, type CheckpointableState } from "./state-checkpoint";
 import {
-  decodeLayout,
-  decodeOptimizer,
-  decodeState,
-  encodeLayout,
-  encodeOptimizer,
-  encodeStateParts,
-  layoutOf,
-  type LayoutRecord,
-  type SavedGroup,
-} from "./records";
-import { checkStateIdle, expectSections, type CheckpointableState } from "./state-checkpoint";
-import type { MicroAdamSnapshot, MicroAdamStateDict } from "../types";
+  checkpointBuffer,
+  checkStateLength,
+  createStaging,
+  parseSource,
+  parseSourceAsync,
+  statePieces,
+  stateSink,
+  writeCheckpointFile,
+  writeCheckpointFileAsync,
+  type CheckpointSource,
+  type SectionPlan,
+} from "./stream";
 
 /** What saving and loading need of a MicroAdam. */
 export interface CheckpointableOptimizer {
   readonly states: readonly CheckpointableState[];
-  readonly paramGroups: readonly { readonly params: readonly unknown[] }[];
-  stateDict(): MicroAdamStateDict;
-  loadStateDict(stateDict: MicroAdamStateDict): void;
-}
-
-interface DecodedOptimizer {
-  groups: SavedGroup[];
-  layouts: LayoutRecord[];
-  snapshots: MicroAdamSnapshot[];
+  readonly paramGroups: readonly ({ readonly params: readonly unknown[] } & ResolvedHyper)[];
 }
 
 function checkIdle(optimizer: CheckpointableOptimizer): void {
   optimizer.states.forEach((s, i) => checkStateIdle(s, `states[${i}]`));
 }
 
-export function encodeOptimizerCheckpoint(optimizer: CheckpointableOptimizer): Uint8Array[] {
-  checkIdle(optimizer);
-  const dict = optimizer.stateDict();
-  const groups: SavedGroup[] = dict.paramGroups.map(({ numels, ...hyper }) => ({ ...hyper, tensorCount: numels.length }));
-  const sections: SectionParts[] = [{ tag: "OPTM", parts: [encodeOptimizer(groups)] }];
-  optimizer.states.forEach((state, i) =>
-    sections.push({ tag: "LAYT", parts: [encodeLayout(layoutOf(state))] }, { tag: "STAT", parts: encodeStateParts(dict.states[i]) }),
-  );
-  return encodeCheckpoint(CheckpointKind.Optimizer, sections);
-}
-
-function decodeOptimizerCheckpoint(bytes: Uint8Array, where: string): DecodedOptimizer {
-  const { kind, sections } = decodeCheckpoint(bytes, where);
-  if (kind === CheckpointKind.State)
-    throw mismatchError(where, "a MicroAdam optimizer: it holds a single MicroAdamState (load it with MicroAdamState.load)");
-  if (kind !== CheckpointKind.Optimizer) throw mismatchError(where, "a MicroAdam optimizer: it holds an AdamW state");
-  if (sections.length === 0 || sections[0].tag !== "OPTM") throw checkpointError(where, "its first section is not OPTM");
-  const { groups, tensorCount } = decodeOptimizer(sections[0], where);
-  if (sections.length !== 1 + 2 * tensorCount)
-    throw checkpointError(where, `it has ${sections.length} sections, ${tensorCount} tensors need ${1 + 2 * tensorCount}`);
-  expectSections(sections, ["OPTM", ...Array.from({ length: tensorCount }, () => ["LAYT", "STAT"]).flat()], where);
-  const layouts: LayoutRecord[] = [];
-  const snapshots: MicroAdamSnapshot[] = [];
-  for (let i = 0; i < tensorCount; i++) {
-    const at = `${where} (tensor ${i})`;
-    const layout = decodeLayout(sections[1 + 2 * i], at);
-    layouts.push(layout);
-    snapshots.push(decodeState(sections[2 + 2 * i], layout, at));
+function optimizerSections(optimizer: CheckpointableOptimizer): SectionPlan[] {
+  const groups: SavedGroup[] = optimizer.paramGroups.map(({ lr, beta1, beta2, eps, weightDecay, alpha, params }) => ({
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weightDecay,
+    alpha,
+    tensorCount: params.length,
+  }));
+  const sections: SectionPlan[] = [{ tag: "OPTM", pieces: [encodeOptimizer(groups)] }];
+  for (const state of optimizer.states) {
+    const layout = layoutOf(state);
+    sections.push({ tag: "LAYT", pieces: [encodeLayout(layout)] }, { tag: "STAT", pieces: statePieces(state.native, layout) });
   }
-  return { groups, layouts, snapshots };
+  return sections;
 }
 
-/** Replaces every state and the groups' hyperparameters, or throws and changes nothing. */
-export function loadOptimizerCheckpoint(optimizer: CheckpointableOptimizer, bytes: Uint8Array, where: string): void {
-  checkIdle(optimizer);
-  const { groups, layouts, snapshots } = decodeOptimizerCheckpoint(bytes, where);
+/** The visitor of a kind 2 checkpoint: every STAT section streamed into a staging state of its own. */
+function optimizerVisitor(optimizer: CheckpointableOptimizer, where: string) {
+  let sectionCount = 0;
+  let groups: SavedGroup[] = [];
+  let layout: LayoutRecord | undefined;
+  const stagings: NativeState[] = [];
+  const visitor: CheckpointVisitor = {
+    header(kind, count) {
+      if (kind === CheckpointKind.State)
+        throw mismatchError(where, "a MicroAdam optimizer: it holds a single MicroAdamState (load it with MicroAdamState.load)");
+      if (kind !== CheckpointKind.Optimizer) throw mismatchError(where, "a MicroAdam optimizer: it holds an AdamW state");
+      sectionCount = count;
+    },
+    section(index, tag, length) {
+      const expected = index === 0 ? "OPTM" : index % 2 === 1 ? "LAYT" : "STAT";
+      if (tag !== expected) throw checkpointError(where, index === 0 ? "its first section is not OPTM" : `its section ${index} is ${tag}, expected ${expected}`);
+      const tensor = (index - 1) >> 1;
+      const at = `${where} (tensor ${tensor})`;
+      if (tag === "OPTM") return { whole: (section) => (groups = checkGroups(optimizer, section, sectionCount, where)) };
+      if (tag === "LAYT") return { whole: (section) => (layout = decodeLayout(section, at)) };
+      checkStateLength(layout!, length, at);
+      checkLayoutMatches(layout!, layoutOf(optimizer.states[tensor]), where, `this optimizer's states[${tensor}]`);
+      const staging = createStaging(layout!);
+      stagings.push(staging);
+      return stateSink(staging, layout!, at);
+    },
+  };
+  return { visitor, groups: () => groups, stagings };
+}
+
+/** The OPTM section against the file's section count and the optimizer's groups. */
+function checkGroups(optimizer: CheckpointableOptimizer, section: Parameters<typeof decodeOptimizer>[0], sectionCount: number, where: string): SavedGroup[] {
+  const { groups, tensorCount } = decodeOptimizer(section, where);
+  if (sectionCount !== 1 + 2 * tensorCount)
+    throw checkpointError(where, `it has ${sectionCount} sections, ${tensorCount} tensors need ${1 + 2 * tensorCount}`);
   const here = optimizer.paramGroups;
-  if (groups.length !== here.length)
-    throw mismatchError(where, `this optimizer: it has ${groups.length} param groups, this optimizer ${here.length}`);
+  if (groups.length !== here.length) throw mismatchError(where, `this optimizer: it has ${groups.length} param groups, this optimizer ${here.length}`);
   groups.forEach((g, i) => {
     if (g.tensorCount !== here[i].params.length)
       throw mismatchError(where, `this optimizer: param group ${i} has ${g.tensorCount} tensors in the checkpoint but ${here[i].params.length} here`);
   });
-  layouts.forEach((layout, i) => checkLayoutMatches(layout, layoutOf(optimizer.states[i]), where, `this optimizer's states[${i}]`));
+  return groups;
+}
 
-  let first = 0;
-  const dict: MicroAdamStateDict = {
-    format: "microadam-native/state-dict",
-    version: 1,
-    layout: { window: layouts[0].window, density: layouts[0].density, topkBlockSize: layouts[0].topkBlockSize, quantBlockSize: layouts[0].quantBlockSize },
-    paramGroups: groups.map(({ tensorCount, ...hyper }) => {
-      const numels = layouts.slice(first, (first += tensorCount)).map((l) => l.numel);
-      return { ...hyper, numels };
-    }),
-    states: snapshots,
-  };
+/**
+ * Every state adopts its staging state, then the groups take their hyperparameters. A CPU
+ * state's adoption swaps buffers and cannot fail (adopting again swaps back); a CUDA state's
+ * uploads, so it is backed up first and put back if a later one fails.
+ */
+function commit(optimizer: CheckpointableOptimizer, groups: SavedGroup[], stagings: NativeState[], where: string): void {
+  let hypers: ResolvedHyper[];
   try {
-    optimizer.loadStateDict(dict);
+    hypers = groups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `stateDict.paramGroups[${i}]`));
   } catch (error) {
     throw asContentError(error, where);
+  }
+  const states = optimizer.states;
+  const backups = states.map((s) => (s.device === "cpu" ? undefined : s.snapshot()));
+  let adopted = 0;
+  try {
+    for (; adopted < states.length; adopted++) states[adopted].native.adopt(stagings[adopted]);
+  } catch (error) {
+    for (let i = 0; i < adopted; i++) {
+      const backup = backups[i];
+      if (backup) states[i].restore(backup);
+      else states[i].native.adopt(stagings[i]);
+    }
+    throw asContentError(error, where);
+  }
+  hypers.forEach((h, i) => Object.assign(optimizer.paramGroups[i], h));
+}
+
+function loadOptimizerFrom(optimizer: CheckpointableOptimizer, source: CheckpointSource, where: string): void {
+  checkIdle(optimizer);
+  const load = optimizerVisitor(optimizer, where);
+  try {
+    parseSource(source, where, load.visitor);
+    commit(optimizer, load.groups(), load.stagings, where);
+  } finally {
+    for (const staging of load.stagings) staging.dispose();
+  }
+}
+
+async function loadOptimizerFromAsync(optimizer: CheckpointableOptimizer, source: CheckpointSource, where: string): Promise<void> {
+  checkIdle(optimizer);
+  const load = optimizerVisitor(optimizer, where);
+  try {
+    await parseSourceAsync(source, where, load.visitor);
+    checkIdle(optimizer);
+    commit(optimizer, load.groups(), load.stagings, where);
+  } finally {
+    for (const staging of load.stagings) staging.dispose();
   }
 }
 
@@ -104,18 +150,41 @@ export function loadOptimizerCheckpoint(optimizer: CheckpointableOptimizer, byte
 
 export function saveOptimizerFile(optimizer: CheckpointableOptimizer, path: unknown): void {
   const file = requirePath(path, "path");
-  writeFileAtomic(file, encodeOptimizerCheckpoint(optimizer));
+  checkIdle(optimizer);
+  writeCheckpointFile(file, CheckpointKind.Optimizer, optimizerSections(optimizer));
+}
+
+/** The save with the writes off the event loop; every state is held (no step runs) until it settles. */
+export async function saveOptimizerFileAsync(optimizer: CheckpointableOptimizer, path: unknown): Promise<void> {
+  const file = requirePath(path, "path");
+  checkIdle(optimizer);
+  const held: CheckpointableState[] = [];
+  try {
+    for (const state of optimizer.states) {
+      state.native.acquire();
+      held.push(state);
+    }
+    await writeCheckpointFileAsync(file, CheckpointKind.Optimizer, optimizerSections(optimizer));
+  } finally {
+    for (const state of held) state.native.release();
+  }
 }
 
 export function optimizerCheckpointBuffer(optimizer: CheckpointableOptimizer): Buffer {
-  return Buffer.concat(encodeOptimizerCheckpoint(optimizer));
+  checkIdle(optimizer);
+  return checkpointBuffer(CheckpointKind.Optimizer, optimizerSections(optimizer));
 }
 
 export function loadOptimizerFile(optimizer: CheckpointableOptimizer, path: unknown): void {
   const file = requirePath(path, "path");
-  loadOptimizerCheckpoint(optimizer, readCheckpointFile(file), `checkpoint ${file}`);
+  loadOptimizerFrom(optimizer, { file }, `checkpoint ${file}`);
+}
+
+export function loadOptimizerFileAsync(optimizer: CheckpointableOptimizer, path: unknown): Promise<void> {
+  const file = requirePath(path, "path");
+  return loadOptimizerFromAsync(optimizer, { file }, `checkpoint ${file}`);
 }
 
 export function loadOptimizerBuffer(optimizer: CheckpointableOptimizer, buffer: unknown): void {
-  loadOptimizerCheckpoint(optimizer, requireBytes(buffer, "buffer"), "checkpoint buffer");
+  loadOptimizerFrom(optimizer, { bytes: requireBytes(buffer, "buffer") }, "checkpoint buffer");
 }
