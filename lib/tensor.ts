@@ -1,5 +1,6 @@
 // Tensors as the native layer takes them: raw typed array plus a dtype code, or for CUDA device
 // memory a DeviceArray's native object or a checked { ptr, numel, dtype, device } record.
+import { types } from "util";
 import type { NativeDeviceArray, NativeDeviceTensorRecord } from "./binding";
 import { isDeviceArray } from "./device-array";
 import type { Dtype, StepTensor } from "./types";
@@ -56,18 +57,17 @@ function normalizeDeviceTensor(value: Record<string, unknown>, name: string): No
 const TENSOR_EXPECTED = "a Float32Array or { data: Uint16Array, dtype: 'bf16' | 'f16' }";
 
 // The built-in getters, taken once: an own `buffer` or `resizable` property on a tensor cannot
-// hide what its memory is.
+// hide what its memory is. util.types reads the buffer's internal slots, and throws nothing (a
+// step checks two tensors per state: an exception each would dominate a step over many tensors).
 const bufferOf = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "buffer")!.get!;
 const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "resizable")?.get;
-const sharedByteLength = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, "byteLength")!.get!;
+const { isSharedArrayBuffer } = types;
 
-function isShared(buffer: ArrayBufferLike): boolean {
-  try {
-    sharedByteLength.call(buffer); // throws for anything but a SharedArrayBuffer
-    return true;
-  } catch {
-    return false;
-  }
+/** What is wrong with a typed array's memory for a step, or undefined (docs/reliability.md). */
+function memoryProblem(data: Float32Array | Uint16Array): string | undefined {
+  const buffer = bufferOf.call(data) as ArrayBufferLike;
+  if (isSharedArrayBuffer(buffer)) return "a SharedArrayBuffer";
+  return isResizable?.call(buffer) ? "a resizable ArrayBuffer" : undefined;
 }
 
 /**
@@ -75,12 +75,20 @@ function isShared(buffer: ArrayBufferLike): boolean {
  * with the engine, and a resizable one could shrink under a step (docs/reliability.md).
  */
 function checkMemory<T extends Float32Array | Uint16Array>(data: T, name: string): T {
-  const buffer = bufferOf.call(data) as ArrayBufferLike;
-  const kind = isShared(buffer) ? "a SharedArrayBuffer" : isResizable?.call(buffer) ? "a resizable ArrayBuffer" : undefined;
+  const kind = memoryProblem(data);
   if (kind !== undefined) {
     throw withCode(new TypeError(`Expected ${name} to be backed by a fixed-length ArrayBuffer but it is backed by ${kind}`), "ERR_INVALID_ARG_TYPE");
   }
   return data;
+}
+
+/**
+ * `value` if it is a Float32Array in memory a step takes (what normalizeTensor accepts as
+ * { data: value, dtype: 'f32' }); undefined for anything normalizeTensor must look at. Allocates
+ * nothing: the common tensor of a step over many tensors.
+ */
+export function plainFloat32(value: unknown): Float32Array | undefined {
+  return isTypedArray(value, Float32Array) && memoryProblem(value) === undefined ? value : undefined;
 }
 
 export function normalizeTensor(value: unknown, name: string): NormalizedTensor {
