@@ -1,18 +1,21 @@
 // What MicroAdam and AdamW share: torch-style param groups, one state per tensor, and one
 // native call per step covering every tensor.
-import type { NativeStepReport } from "./binding";
-import { checkHyper, NON_FINITE_POLICIES, policyCode, type ResolvedHyper } from "./hyper";
+import type { NativeStepReport, NativeTensorData } from "./binding";
+import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, policyCode, writeHyper, type ResolvedHyper } from "./hyper";
 import {
   checkPlacement,
+  checkStreamTarget,
   checkTensorPair,
-  runStep,
-  runStepAsync,
-  type NativeStepCall,
+  isFloat32Pair,
+  runPackedStep,
+  runPackedStepAsync,
+  stepArgs,
   type NativeStepFunctions,
+  type PackedStepCall,
   type SteppableState,
 } from "./native-call";
 import { checkStream } from "./device-array";
-import { normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
+import { DTYPE_CODE, normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
 import type { GroupRecord, NonFinitePolicy, StepResult, StepTensor } from "./types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
 
@@ -107,6 +110,41 @@ function normalizeGroups(params: unknown, hyperKeys: readonly string[]): { given
   });
 }
 
+/** Names by index ("grads[7]"), each made once: a step over thousands of tensors builds no strings. */
+class IndexedNames {
+  private readonly names: string[] = [];
+  constructor(private readonly prefix: string) {}
+  at(i: number): string {
+    return (this.names[i] ??= `${this.prefix}[${i}]`);
+  }
+}
+
+const STATE_NAMES = new IndexedNames("states");
+const GRAD_NAMES = new IndexedNames("grads");
+const GROUP_NAMES = new IndexedNames("paramGroups");
+const PARAM_NAMES: IndexedNames[] = []; // by group: params[g].params[k]
+
+function paramName(g: number, k: number): string {
+  return (PARAM_NAMES[g] ??= new IndexedNames(`params[${g}].params`)).at(k);
+}
+
+/** A group's hyperparameters as last read, and what checkHyper made of them. */
+interface CheckedHyper {
+  given: Record<(typeof HYPER_FIELDS)[number], unknown>;
+  hyper: ResolvedHyper;
+}
+
+/**
+ * What steps reuse: the packed dtype codes and hyperparameters of the call format (the native
+ * layer copies them out during the call, so an async step in flight does not hold them), and for
+ * each tensor the checked hyperparameters its slice of `hyper` holds.
+ */
+interface PackedBuffers {
+  dtypes: Uint8Array;
+  hyper: Float64Array;
+  written: (ResolvedHyper | undefined)[];
+}
+
 export abstract class BatchedOptimizer<S extends OptimizerState> {
   readonly paramGroups: ResolvedParamGroup[];
   /** One state per tensor, in the order of the flattened groups. */
@@ -114,6 +152,9 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   /** What a non-finite gradient does: 'skip' (default), 'error' or 'ignore'. */
   nonFinite: NonFinitePolicy;
   private readonly kind: OptimizerKind<S>;
+  /** By group index; checked again only when a group's values change (users set lr between steps). */
+  private readonly checkedHyper: (CheckedHyper | undefined)[] = [];
+  private packed?: PackedBuffers;
 
   protected constructor(
     params: StepTensor[] | ParamGroup[],
@@ -162,12 +203,12 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
 
   /** One step over every tensor; `grads` in the order of the flattened param groups. */
   step(grads: StepTensor[], options?: OptimizerStepOptions): StepResult {
-    return this.result(runStep(this.kind.native, this.buildCall(grads, options)));
+    return this.result(runPackedStep(this.kind.native, this.buildCall(grads, options, false)));
   }
 
   /** The same step off the event loop; do not touch params or grads until it settles. */
   async stepAsync(grads: StepTensor[], options?: OptimizerStepOptions): Promise<StepResult> {
-    return this.result(await runStepAsync(this.kind.native, this.buildCall(grads, options)));
+    return this.result(await runPackedStepAsync(this.kind.native, this.buildCall(grads, options, true)));
   }
 
   /** Frees every state's native memory (a step in flight finishes first). */
@@ -231,25 +272,94 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     return { step: steps[0], skipped };
   }
 
-  private buildCall(grads: StepTensor[], options: OptimizerStepOptions | undefined): NativeStepCall {
-    if (!Array.isArray(grads) || grads.length !== this.states.length)
-      throw typeError("grads", `an array of ${this.states.length} tensors (one per parameter)`, grads);
+  /**
+   * Checks every tensor and packs the call. In order, for each tensor: its state, its params and
+   * grads (checkTensorPair), and at the first tensor of each group the group's hyperparameters;
+   * the first failure throws, naming the argument. Per tensor nothing is allocated in the common
+   * case (Float32Arrays, unchanged hyperparameters) but its entries of the three arrays the
+   * binding takes.
+   */
+  private buildCall(grads: StepTensor[], options: OptimizerStepOptions | undefined, async: boolean): PackedStepCall {
+    const count = this.states.length;
+    if (!Array.isArray(grads) || grads.length !== count)
+      throw typeError("grads", `an array of ${count} tensors (one per parameter)`, grads);
     const o = requireObject(options ?? {}, "options");
     rejectUnknownKeys(o, "options", ["stream"]);
     const stream = checkStream(o.stream, "options.stream");
     const policy = policyCode(requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES));
-    const call: NativeStepCall = { states: [], params: [], grads: [], hyper: [], policy, paramNames: [], stream, streamName: "options.stream" };
+    const packed = this.packedBuffers(count);
+    const natives: object[] = new Array(count);
+    const paramsData: NativeTensorData[] = new Array(count);
+    const gradsData: NativeTensorData[] = new Array(count);
+    const paramNames: string[] | undefined = async ? new Array(count) : undefined;
     let i = 0;
-    this.forEachParam((tensor, name, group, g) => {
-      const state = this.kind.checkState(this.states[i], `states[${i}]`);
-      const pair = checkTensorPair(state, tensor, grads[i], name, `grads[${i}]`);
-      call.states.push(state);
-      call.params.push(pair.params);
-      call.grads.push(pair.grads);
-      call.paramNames!.push(name);
-      call.hyper.push(checkHyper(group as unknown as Record<string, unknown>, `paramGroups[${g}]`));
-      i++;
-    });
-    return call;
+    // As forEach would: lengths read once, holes skipped.
+    const groups = this.paramGroups;
+    for (let g = 0, groupCount = groups.length; g < groupCount; g++) {
+      if (!(g in groups)) continue;
+      const group = groups[g];
+      const tensors = group.params;
+      let hyper: ResolvedHyper | undefined;
+      for (let k = 0, tensorCount = tensors.length; k < tensorCount; k++) {
+        if (!(k in tensors)) continue;
+        const tensor = tensors[k];
+        const state = this.kind.checkState(this.states[i], STATE_NAMES.at(i));
+        const grad = grads[i];
+        if (isFloat32Pair(state, tensor, grad)) {
+          paramsData[i] = tensor as Float32Array;
+          gradsData[i] = grad as Float32Array;
+          packed.dtypes[2 * i] = DTYPE_CODE.f32;
+          packed.dtypes[2 * i + 1] = DTYPE_CODE.f32;
+        } else {
+          const pair = checkTensorPair(state, tensor, grad, paramName(g, k), GRAD_NAMES.at(i));
+          paramsData[i] = pair.params.data;
+          gradsData[i] = pair.grads.data;
+          packed.dtypes[2 * i] = DTYPE_CODE[pair.params.dtype];
+          packed.dtypes[2 * i + 1] = DTYPE_CODE[pair.grads.dtype];
+        }
+        hyper ??= this.groupHyper(group, g);
+        if (packed.written[i] !== hyper) {
+          writeHyper(packed.hyper, i, hyper);
+          packed.written[i] = hyper;
+        }
+        natives[i] = state.native;
+        if (paramNames !== undefined) paramNames[i] = paramName(g, k);
+        i++;
+      }
+    }
+    checkStreamTarget(i === 0 ? undefined : this.states[0], stream, "options.stream");
+    if (i === count) return { args: stepArgs(natives, paramsData, gradsData, packed.dtypes, packed.hyper, policy, stream), paramNames };
+    // Fewer tensors than states (a group's params were shortened after construction): the call has
+    // what was visited.
+    natives.length = paramsData.length = gradsData.length = i;
+    if (paramNames !== undefined) paramNames.length = i;
+    const args = stepArgs(natives, paramsData, gradsData, packed.dtypes.slice(0, 2 * i), packed.hyper.slice(0, HYPER_FIELDS.length * i), policy, stream);
+    return { args, paramNames };
+  }
+
+  private packedBuffers(count: number): PackedBuffers {
+    if (this.packed === undefined || this.packed.written.length !== count)
+      this.packed = { dtypes: new Uint8Array(2 * count), hyper: new Float64Array(HYPER_FIELDS.length * count), written: new Array(count).fill(undefined) };
+    return this.packed;
+  }
+
+  /** checkHyper of a group, again only when one of its values changed since the last step. */
+  private groupHyper(group: ResolvedParamGroup, g: number): ResolvedHyper {
+    const { lr, beta1, beta2, eps, weightDecay, alpha } = group as unknown as Record<string, unknown>;
+    const cached = this.checkedHyper[g];
+    if (
+      cached !== undefined &&
+      Object.is(cached.given.lr, lr) &&
+      Object.is(cached.given.beta1, beta1) &&
+      Object.is(cached.given.beta2, beta2) &&
+      Object.is(cached.given.eps, eps) &&
+      Object.is(cached.given.weightDecay, weightDecay) &&
+      Object.is(cached.given.alpha, alpha)
+    )
+      return cached.hyper;
+    const given = { lr, beta1, beta2, eps, weightDecay, alpha };
+    const hyper = checkHyper(given, GROUP_NAMES.at(g));
+    this.checkedHyper[g] = { given, hyper };
+    return hyper;
   }
 }

@@ -53,8 +53,19 @@ export function policyCode(policy: NonFinitePolicy): number {
 /** Packs per-tensor hyperparameters in the native order (lr, beta1, beta2, eps, weightDecay, alpha). */
 export function packHyper(list: readonly ResolvedHyper[]): Float64Array {
   const packed = new Float64Array(list.length * HYPER_FIELDS.length);
-  list.forEach((h, i) => HYPER_FIELDS.forEach((field, k) => (packed[i * HYPER_FIELDS.length + k] = h[field])));
+  list.forEach((h, i) => writeHyper(packed, i, h));
   return packed;
+}
+
+/** Writes tensor i's hyperparameters into a packed array, in HYPER_FIELDS' order. */
+export function writeHyper(packed: Float64Array, i: number, h: ResolvedHyper): void {
+  const at = i * HYPER_FIELDS.length;
+  packed[at] = h.lr;
+  packed[at + 1] = h.beta1;
+  packed[at + 2] = h.beta2;
+  packed[at + 3] = h.eps;
+  packed[at + 4] = h.weightDecay;
+  packed[at + 5] = h.alpha;
 }
 
 export type { MicroAdamStepOptions };

@@ -4,7 +4,7 @@
 // checks here convert arguments and name them as the caller wrote them.
 import type { NativeStepArgs, NativeStepReport } from "./binding";
 import { packHyper, type ResolvedHyper } from "./hyper";
-import { describeTensor, DTYPE_CODE, normalizedNumel, normalizeTensor, type NormalizedTensor } from "./tensor";
+import { describeTensor, DTYPE_CODE, normalizedNumel, normalizeTensor, plainFloat32, type NormalizedTensor } from "./tensor";
 import type { StepTensor } from "./types";
 import { describe, renameArgument, typeError, withCode } from "./validate";
 
@@ -69,6 +69,19 @@ export function checkTensorPair(
   return { params: p, grads: g };
 }
 
+/**
+ * True when checkTensorPair would accept `params` and `grads` as they are: two Float32Arrays of
+ * the state's numel in memory a step takes (placement does not apply to host tensors). Allocates
+ * nothing; for anything else the caller goes through checkTensorPair, which names the problem.
+ */
+export function isFloat32Pair(state: SteppableState, params: unknown, grads: unknown): boolean {
+  const p = plainFloat32(params);
+  const g = p === undefined ? undefined : plainFloat32(grads);
+  if (g === undefined) return false;
+  const numel = state.numel;
+  return p!.length === numel && g.length === numel;
+}
+
 const HOST_TENSOR = "a host tensor (a Float32Array or { data: Uint16Array, dtype: 'bf16' | 'f16' }";
 
 /** CPU states take host tensors only; a CUDA state also device memory, a DeviceArray from its own device. */
@@ -88,32 +101,52 @@ function tensorError(type: typeof TypeError | typeof RangeError, name: string, e
  * A stream is for CUDA states only. The core refuses it too (naming it `stream`); this names the
  * option the caller set. (One device per call is the core's rule alone.)
  */
-function checkStreamTarget(call: NativeStepCall): void {
-  if (call.stream !== undefined && call.states[0]?.device !== "cuda") {
-    throw withCode(new TypeError(`Expected no stream for ${call.streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(call.stream)}`), "ERR_INVALID_ARG_TYPE");
+export function checkStreamTarget(firstState: SteppableState | undefined, stream: bigint | undefined, streamName: string | undefined): void {
+  if (stream !== undefined && firstState?.device !== "cuda") {
+    throw withCode(new TypeError(`Expected no stream for ${streamName ?? "stream"} (a stream is for CUDA states; these states live on the CPU) but received ${describe(stream)}`), "ERR_INVALID_ARG_TYPE");
   }
 }
 
-function nativeArgs(call: NativeStepCall): NativeStepArgs {
-  checkStreamTarget(call);
+/** A call in the call format, as the binding takes it; paramNames as in NativeStepCall. */
+export interface PackedStepCall {
+  args: NativeStepArgs;
+  paramNames?: readonly string[];
+}
+
+/** The packed arguments: `states` to `stream` of NativeStepArgs, the stream only when there is one. */
+export function stepArgs(
+  states: object[],
+  params: NativeStepArgs[1],
+  grads: NativeStepArgs[2],
+  dtypes: Uint8Array,
+  hyper: Float64Array,
+  policy: number,
+  stream: bigint | undefined,
+): NativeStepArgs {
+  return stream === undefined ? [states, params, grads, dtypes, hyper, policy] : [states, params, grads, dtypes, hyper, policy, stream];
+}
+
+function packCall(call: NativeStepCall): PackedStepCall {
+  checkStreamTarget(call.states[0], call.stream, call.streamName);
   const dtypes = new Uint8Array(call.states.length * 2);
   call.params.forEach((p, i) => {
     dtypes[2 * i] = DTYPE_CODE[p.dtype];
     dtypes[2 * i + 1] = DTYPE_CODE[call.grads[i].dtype];
   });
-  return [
+  const args = stepArgs(
     call.states.map((s) => s.native),
     call.params.map((p) => p.data),
     call.grads.map((g) => g.data),
     dtypes,
     packHyper(call.hyper),
     call.policy,
-    ...(call.stream === undefined ? [] : [call.stream]),
-  ] as NativeStepArgs;
+    call.stream,
+  );
+  return { args, paramNames: call.paramNames };
 }
 
 export function runStep(fns: NativeStepFunctions, call: NativeStepCall): NativeStepReport {
-  return fns.step(...nativeArgs(call));
+  return runPackedStep(fns, packCall(call));
 }
 
 /**
@@ -122,15 +155,24 @@ export function runStep(fns: NativeStepFunctions, call: NativeStepCall): NativeS
  * if a params array was detached or resized before the step settled.
  */
 export async function runStepAsync(fns: NativeStepFunctions, call: NativeStepCall): Promise<NativeStepReport> {
+  return runPackedStepAsync(fns, packCall(call));
+}
+
+export function runPackedStep(fns: NativeStepFunctions, call: PackedStepCall): NativeStepReport {
+  return fns.step(...call.args);
+}
+
+/** runStepAsync of a packed call. */
+export async function runPackedStepAsync(fns: NativeStepFunctions, call: PackedStepCall): Promise<NativeStepReport> {
   try {
-    return await fns.stepAsync(...nativeArgs(call));
+    return await fns.stepAsync(...call.args);
   } catch (error) {
     throw nameParams(error, call.paramNames);
   }
 }
 
 /** ERR_MICROADAM_DETACHED names params[i]; the caller's name for the tensor is clearer. */
-function nameParams(error: unknown, names: string[] | undefined): unknown {
+function nameParams(error: unknown, names: readonly string[] | undefined): unknown {
   if ((error as { code?: unknown } | null)?.code !== "ERR_MICROADAM_DETACHED" || names === undefined) return error;
   const index = /^Expected params\[(\d+)\]/.exec((error as Error).message)?.[1];
   const name = index === undefined ? undefined : names[Number(index)];
