@@ -101,6 +101,8 @@ function pieceLength(p: Piece): number {
 export function* checkpointChunks(kind: CheckpointKind, sections: readonly SectionPlan[]): Generator<Uint8Array, void, undefined> {
   const lengths = sections.map((s) => s.pieces.reduce((sum, p) => sum + pieceLength(p), 0));
   yield checkpointHeader(kind, sections.length, checkpointLength(lengths));
+  // One chunk, or less for a small state: a small checkpoint should not cost a 16 MiB allocation.
+  const largest = Math.max(0, ...sections.flatMap((s) => s.pieces.map((p) => (p instanceof Uint8Array ? 0 : p.bytes))));
   let scratch: Buffer | undefined;
   for (const [i, section] of sections.entries()) {
     const head = sectionHeader(section.tag, lengths[i]);
@@ -114,7 +116,7 @@ export function* checkpointChunks(kind: CheckpointKind, sections: readonly Secti
       }
       for (let at = 0; at < piece.bytes; ) {
         const n = Math.min(chunkBytes, piece.bytes - at);
-        scratch ??= Buffer.allocUnsafe(chunkBytes);
+        scratch ??= Buffer.allocUnsafe(Math.min(chunkBytes, largest));
         const chunk = scratch.subarray(0, n);
         piece.state.readBytes(piece.buffer, at, chunk);
         if (!littleEndianHost && piece.elementBytes === 2) chunk.swap16(); // the format is little-endian
@@ -155,9 +157,15 @@ export async function writeCheckpointFileAsync(file: string, kind: CheckpointKin
 
 /** The checkpoint in one Buffer (at most buffer.constants.MAX_LENGTH bytes). */
 export function checkpointBuffer(kind: CheckpointKind, sections: readonly SectionPlan[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const chunk of checkpointChunks(kind, sections)) parts.push(Buffer.from(chunk)); // chunks reuse one buffer
-  return Buffer.concat(parts);
+  let out: Buffer | undefined;
+  let offset = 0;
+  for (const chunk of checkpointChunks(kind, sections)) {
+    // The first chunk is the header, which holds the total length (bytes 16-23).
+    out ??= Buffer.allocUnsafe(Number(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).readBigUInt64LE(16)));
+    out.set(chunk, offset); // chunks reuse one buffer: copied as they come
+    offset += chunk.byteLength;
+  }
+  return out!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +231,7 @@ class FileReads {
 
   bufferFor({ length, keep }: ReadRequest): Buffer {
     if (keep || length > chunkBytes) return Buffer.allocUnsafe(length);
-    this.scratch ??= Buffer.allocUnsafe(chunkBytes);
+    this.scratch ??= Buffer.allocUnsafe(Math.min(chunkBytes, this.size)); // no file needs more than its size
     return this.scratch.subarray(0, length);
   }
 
