@@ -3,7 +3,10 @@
 //      filled with deterministic valid content, saved, loaded into a new state, compared buffer by
 //      buffer (CRC-32 of every byte);
 //   2. a MicroAdam over the tensor shapes of a 3B-parameter LLaMA-style transformer (bf16
-//      params), stepped once, saved, loaded into a second optimizer, compared state by state.
+//      params), stepped once, saved, loaded into a second optimizer, compared state by state, then
+//      both stepped on the same gradients and compared again.
+// (The single state cannot be stepped from JavaScript: a tensor of more than 2^32 - 1 elements
+// cannot be a typed array in Node 20, so its params could only be CUDA device memory.)
 // Each records wall time, MB/s against `dd` writing (with fsync) and reading the same number of
 // bytes on the same disk, and the resident set before, at its peak during, and after.
 //
@@ -144,12 +147,25 @@ async function model(dir: string, layers: number) {
   const shapes = transformerShapes(layers);
   const total = shapes.reduce((a, b) => a + b, 0);
   const rssStart = rssMB();
-  // bf16 params of a small value; each tensor's gradient is its own params (a tensor may read its
-  // gradient from its params' memory), which keeps the run inside this machine's memory.
+  // bf16 params; the tensors of one size share a gradient buffer (gradients are only read), which
+  // keeps the run inside this machine's memory.
   const params = shapes.map((n) => ({ data: new Uint16Array(n).fill(0x3c23), dtype: "bf16" as const }));
+  const gradientsOf = (seed: number) => {
+    const bySize = new Map<number, { data: Uint16Array; dtype: "bf16" }>();
+    for (const n of new Set(shapes)) {
+      const data = new Uint16Array(n);
+      let x = seed;
+      for (let i = 0; i < n; i++) {
+        x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+        data[i] = 0x3800 | (x >>> 22) | ((x & 1) << 15); // finite bf16 of assorted sizes and signs
+      }
+      bySize.set(n, { data, dtype: "bf16" });
+    }
+    return shapes.map((n) => bySize.get(n)!);
+  };
   const opt = new MicroAdam(params, { lr: 1e-3 });
   const stepStart = performance.now();
-  opt.step(params);
+  opt.step(gradientsOf(1));
   const stepMs = performance.now() - stepStart;
   const file = path.join(dir, "scale-model.madam");
   const rssBeforeSave = rssMB();
@@ -160,6 +176,15 @@ async function model(dir: string, layers: number) {
   const rssBeforeLoad = rssMB();
   const load = await withPeakRss(() => second.loadAsync(file));
   const identical = second.states.every((s, i) => s.step === 1 && stateDigest(s.native, bufferBytesOf(s)).every((crc, k) => crc === expected[i][k]));
+  // A state's next contents depend on its contents and the gradients only, so both optimizers
+  // stepping the same params on the same gradients must end in the same bits.
+  const next = gradientsOf(2);
+  opt.step(next);
+  second.step(next);
+  const steppedIdentically = second.states.every((s, i) => {
+    const a = stateDigest(opt.states[i].native, bufferBytesOf(opt.states[i]));
+    return s.step === 2 && stateDigest(s.native, bufferBytesOf(s)).every((crc, k) => crc === a[k]);
+  });
   opt.dispose();
   second.dispose();
   fs.rmSync(file);
@@ -175,6 +200,7 @@ async function model(dir: string, layers: number) {
     loadMBps: fileBytes / MB / (load.ms / 1000),
     fileBytes,
     identical,
+    steppedIdentically,
   };
 }
 
