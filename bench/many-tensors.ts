@@ -5,7 +5,7 @@
 // on the JS heap (bytes per step, collections and heap growth over 1,000 steps).
 //
 //   npx ts-node bench/many-tensors.ts [--total 1e8] [--tensors 2000] [--layers 24] [--width 512]
-//       [--reps 15] [--heap-steps 1000] [--seed 1] [--out bench/results/many-tensors.json]
+//       [--reps 21] [--heap-steps 1000] [--seed 1] [--out bench/results/many-tensors.json]
 //
 // The two optimizers step the same numbers: the single tensor's params and grads are the
 // concatenation of the many tensors' (each of those has its own ArrayBuffer, as a model's
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
       tensors: { type: "string", default: "2000" },
       layers: { type: "string", default: "24" },
       width: { type: "string", default: "512" },
-      reps: { type: "string", default: "15" },
+      reps: { type: "string", default: "21" },
       "heap-steps": { type: "string", default: "1000" },
       "stub-calls": { type: "string", default: "201" },
       seed: { type: "string", default: "1" },
@@ -239,31 +239,39 @@ async function main(): Promise<void> {
   // JS heap: bytes per real step, then collections and growth over heapSteps steps.
   const allocatedMany = allocatedPerCall(() => many.step(manyGrads), 21);
   const allocatedSingle = allocatedPerCall(() => single.step(singleGrads), 21);
+  // In four quarters, the heap measured after a full collection before each and after the last:
+  // growth that is per step rises quarter by quarter. Collections are counted inside the quarters
+  // only (not the forced ones between them).
   const gcEntries: { startTime: number; duration: number }[] = [];
   const observer = new PerformanceObserver((list) => gcEntries.push(...list.getEntries()));
   observer.observe({ entryTypes: ["gc"] });
-  gc();
-  gc();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const heapStart = performance.now();
+  const heapAfterGc = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const heapUsedMB: number[] = [heapAfterGc() / 2 ** 20];
+  const quarters: [number, number][] = [];
   process.stdout.write(`${heapSteps} steps of the ${sizes.length}-tensor optimizer for the heap ... `);
-  for (let i = 0; i < heapSteps; i++) many.step(manyGrads);
-  const heapEnd = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, 200)); // gc entries arrive asynchronously
-  gc();
-  gc();
-  const heapAfter = process.memoryUsage().heapUsed;
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let q = 0; q < 4; q++) {
+    const start = performance.now();
+    for (let i = Math.floor((q * heapSteps) / 4); i < Math.floor(((q + 1) * heapSteps) / 4); i++) many.step(manyGrads);
+    quarters.push([start, performance.now()]);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // gc entries arrive asynchronously
+    heapUsedMB.push(heapAfterGc() / 2 ** 20);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
   observer.disconnect();
   console.log("done");
-  const during = gcEntries.filter((e) => e.startTime >= heapStart && e.startTime <= heapEnd);
+  const during = gcEntries.filter((e) => quarters.some(([start, end]) => e.startTime >= start && e.startTime <= end));
+  const [heapStart, heapEnd] = [quarters[0][0], quarters[3][1]];
 
   const singleTiming = summarize(singleSamples);
   const manyTiming = summarize(manySamples);
   const cpuModel = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model;
   let commit: string | undefined;
   try {
-    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", cwd: __dirname }).trim();
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8", cwd: __dirname, stdio: ["ignore", "pipe", "ignore"] }).trim();
   } catch {
     commit = undefined;
   }
@@ -293,9 +301,8 @@ async function main(): Promise<void> {
     heap: {
       allocatedBytesPerStep: { many: allocatedMany, single: allocatedSingle },
       steps: heapSteps,
-      heapUsedBeforeMB: heapBefore / 2 ** 20,
-      heapUsedAfterMB: heapAfter / 2 ** 20,
-      growthMB: (heapAfter - heapBefore) / 2 ** 20,
+      heapUsedAfterGcMB: heapUsedMB, // before the first quarter, then after each
+      growthMB: heapUsedMB[4] - heapUsedMB[0],
       collections: during.length,
       collectionMs: during.reduce((sum, e) => sum + e.duration, 0),
       stepsMs: heapEnd - heapStart,
@@ -314,8 +321,9 @@ async function main(): Promise<void> {
   console.log(`facade alone (no-op binding), ${sizes.length} tensors: ${result.facadeOnly.medianMs.toFixed(3)} ms, ${(stubAllocatedBytes / 1024).toFixed(1)} KiB allocated per call`);
   console.log(
     `JS heap: ${(allocatedMany / 1024).toFixed(1)} KiB allocated per step (${sizes.length} tensors), ${(allocatedSingle / 1024).toFixed(1)} KiB (1 tensor); ` +
-      `over ${heapSteps} steps ${result.heap.collections} collections, ${result.heap.collectionMs.toFixed(1)} ms in them, heap after gc ${result.heap.growthMB >= 0 ? "+" : ""}${result.heap.growthMB.toFixed(3)} MB`,
+      `over ${heapSteps} steps ${result.heap.collections} collections, ${result.heap.collectionMs.toFixed(1)} ms in them`,
   );
+  console.log(`heap after gc, MB, every ${heapSteps / 4} steps: ${heapUsedMB.map((mb) => mb.toFixed(3)).join(", ")}`);
   console.log(`wrote ${path.relative(process.cwd(), values.out)}`);
   single.dispose();
   many.dispose();
