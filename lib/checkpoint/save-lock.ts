@@ -128,7 +128,7 @@ function temporaryPath(paths: SavePaths, self: ProcessIdentity): string {
 }
 
 /** The writer named by one of the target's temporaries (`.<stem>.<pid>[-<start>].<12 hex>.tmp`), or undefined. */
-export function temporaryWriter(name: string, stem: string): ProcessIdentity | undefined {
+function temporaryWriter(name: string, stem: string): ProcessIdentity | undefined {
   const prefix = `.${stem}.`;
   if (!name.startsWith(prefix) || !name.endsWith(".tmp")) return undefined;
   // Strict, so that the temporaries of "a.1" are not taken for those of "a".
