@@ -123,13 +123,14 @@ async function oneState(dir: string, numel: number) {
     stateBytes: fileBytes - 136,
     createMs,
     rssMB: { start: rssStart, filled: rssFilled, peakDuringSave: save.peakRssMB, beforeLoad: rssBeforeLoad, peakDuringLoad: load.peakRssMB, end: rssMB() },
-    saveMs: save.ms,
-    loadMs: load.ms,
-    saveMBps: fileBytes / MB / (save.ms / 1000),
-    loadMBps: fileBytes / MB / (load.ms / 1000),
-    fileBytes,
+    ...rates(save.ms, load.ms, fileBytes),
     identical,
   };
+}
+
+/** Save and load times of a file of `fileBytes`, and their MB/s. */
+function rates(saveMs: number, loadMs: number, fileBytes: number) {
+  return { saveMs, loadMs, saveMBps: fileBytes / MB / (saveMs / 1000), loadMBps: fileBytes / MB / (loadMs / 1000), fileBytes };
 }
 
 /** The weight shapes of a LLaMA-style model: hidden 3200, MLP 8640, vocabulary 32000 (3.4B parameters at 26 layers). */
@@ -194,11 +195,7 @@ async function model(dir: string, layers: number) {
     parameters: total,
     stepMs,
     rssMB: { start: rssStart, beforeSave: rssBeforeSave, peakDuringSave: save.peakRssMB, beforeLoad: rssBeforeLoad, peakDuringLoad: load.peakRssMB, end: rssMB() },
-    saveMs: save.ms,
-    loadMs: load.ms,
-    saveMBps: fileBytes / MB / (save.ms / 1000),
-    loadMBps: fileBytes / MB / (load.ms / 1000),
-    fileBytes,
+    ...rates(save.ms, load.ms, fileBytes),
     identical,
     steppedIdentically,
   };
