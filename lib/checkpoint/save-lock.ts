@@ -20,7 +20,11 @@ import { errorCode, io, type Steps } from "./fs-steps";
 /** Another save to the same path is in progress. */
 export const CHECKPOINT_BUSY = "ERR_MICROADAM_CHECKPOINT_BUSY";
 
-/** A lock file without a readable record is a writer's that is creating it only this long (where link() is unsupported). */
+/**
+ * How long a lock file without a readable record counts as held: where link() is unsupported its
+ * creator writes the record microseconds after creating it; one still empty later was left by a
+ * crash (or emptied by a power cut).
+ */
 const UNREADABLE_LOCK_GRACE_MS = 10_000;
 /** Tries to take a lock that keeps changing hands before giving up with ERR_MICROADAM_CHECKPOINT_BUSY. */
 const TAKE_ATTEMPTS = 8;
