@@ -3,9 +3,7 @@
 // over the target and fsyncs the directory: a crash at any moment leaves either the previous
 // checkpoint or the new one, never a mix, and the next save removes what a dead writer left.
 import * as fs from "fs";
-import { constants as bufferConstants } from "buffer";
 import { isTypedArray, typeError, withCode } from "../validate";
-import { checkpointError } from "./format";
 import { runAsync, runSync } from "./fs-steps";
 import { acquireSaveLock, releaseSaveLock, savePaths, type SaveLock } from "./save-lock";
 
@@ -72,14 +70,6 @@ export function writeFileAtomic(file: string, chunks: readonly Uint8Array[]): vo
   const writer = openAtomicFile(file);
   for (const chunk of chunks) writer.write(chunk); // a failed write aborts by itself
   writer.commit();
-}
-
-/** The whole file, refused before reading if it cannot fit in one Buffer. */
-export function readCheckpointFile(file: string): Uint8Array {
-  const size = fs.statSync(file).size;
-  if (size > bufferConstants.MAX_LENGTH)
-    throw checkpointError(`checkpoint ${file}`, `${size} bytes is more than one Buffer can hold (${bufferConstants.MAX_LENGTH})`);
-  return fs.readFileSync(file);
 }
 
 function checkFile(file: unknown): string {
