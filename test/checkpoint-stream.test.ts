@@ -2,6 +2,7 @@
 // every path crosses chunk boundaries; the bytes and the loaded states are the same as with the
 // default chunk; JavaScript never holds more than one chunk of a state; damage at any chunk
 // boundary is refused with nothing changed; the async forms hold or replace states as documented.
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -235,4 +236,40 @@ describe("async saves hold the state, async loads replace it at the end", () => 
     expect(state.toBuffer().equals(before)).toBe(true);
     await expect(MicroAdamState.fromFileAsync(file)).rejects.toMatchObject({ code: "ERR_MICROADAM_CHECKPOINT" });
   });
+});
+
+describe("a process killed while it loads", () => {
+  const root = path.join(__dirname, "..");
+  // The child runs the built package (dist/), loading the file again and again in 4 KiB chunks.
+  const loader = (file: string) => `
+    const { MicroAdamState, loadStateAsync } = require(${JSON.stringify(path.join(root, "dist"))});
+    require(${JSON.stringify(path.join(root, "dist", "checkpoint", "stream.js"))}).setCheckpointChunkBytes(4096);
+    (async () => {
+      const state = MicroAdamState.fromFile(${JSON.stringify(file)});
+      require("fs").writeSync(1, "ready\\n");
+      for (;;) { state.load(${JSON.stringify(file)}); await loadStateAsync(state, ${JSON.stringify(file)}); }
+    })();
+  `;
+
+  test("leaves the checkpoint as it was and nothing beside it (seeded random SIGKILLs)", async () => {
+    const sub = fs.mkdtempSync(path.join(dir, "killed-load-"));
+    const file = path.join(sub, "load.madam");
+    steppedState(400000, 2).save(file);
+    const before = fs.readFileSync(file);
+    let seed = 12345;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let kill = 0; kill < 6; kill++) {
+      const child = spawn(process.execPath, ["-e", loader(file)], { stdio: ["ignore", "pipe", "inherit"] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once("data", () => setTimeout(resolve, 20 + random() * 300));
+        child.once("exit", (code) => reject(new Error(`the loader exited (${code}) before it was killed`)));
+      });
+      const exited = new Promise((resolve) => child.once("exit", (_, signal) => resolve(signal)));
+      child.kill("SIGKILL");
+      expect(await exited).toBe("SIGKILL");
+      expect(fs.readFileSync(file).equals(before)).toBe(true);
+      expect(fs.readdirSync(sub)).toEqual(["load.madam"]);
+    }
+    expect(MicroAdamState.fromFile(file).toBuffer().equals(before)).toBe(true);
+  }, 60_000);
 });
