@@ -7,6 +7,9 @@
 //   npx ts-node bench/many-tensors.ts [--total 1e8] [--tensors 2000] [--layers 24] [--width 512]
 //       [--reps 21] [--heap-steps 1000] [--seed 1] [--out bench/results/many-tensors.json]
 //
+//   npx ts-node bench/many-tensors.ts --counts 250,1000,4000,16000
+//       only the native call's cost against the number of tensors (bench/results/many-tensors-counts.json)
+//
 // The two optimizers step the same numbers: the single tensor's params and grads are the
 // concatenation of the many tensors' (each of those has its own ArrayBuffer, as a model's
 // tensors have). --total 1e8 needs about 1.7 GB of memory.
@@ -140,9 +143,48 @@ function allocatedPerCall(run: () => void, calls: number): number {
   return Math.max(0, median(deltas) - median(empty));
 }
 
+/**
+ * The native call's cost against the number of tensors (64 elements each, so the engine's share is
+ * small): a real step and a skipped one (NaN in the first gradient), median of 31 each.
+ */
+function nativeCostByCount(counts: number[], out: string): void {
+  binding.step = timedNativeStep;
+  const rows: { tensors: number; stepMs: number; nativeMs: number; skippedNativeMs: number }[] = [];
+  console.log("tensors   step ms   native ms   µs/tensor   skipped-step native ms   µs/tensor");
+  for (const n of counts) {
+    const random = xorshift(n);
+    const params = Array.from({ length: n }, () => Float32Array.from({ length: 64 }, () => random() - 0.5));
+    const grads = Array.from({ length: n }, () => Float32Array.from({ length: 64 }, () => (random() - 0.5) * 1e-3));
+    const opt = new MicroAdam(params, { lr: 1e-3 });
+    for (let i = 0; i < 12; i++) opt.step(grads);
+    const steps: StepTiming[] = [];
+    const skipped: StepTiming[] = [];
+    for (let r = 0; r < 31; r++) {
+      steps.push(timeStep(opt, grads));
+      const kept = grads[0][0];
+      grads[0][0] = NaN;
+      skipped.push(timeStep(opt, grads));
+      grads[0][0] = kept;
+    }
+    const row = { tensors: n, stepMs: summarize(steps).totalMs, nativeMs: summarize(steps).nativeMs, skippedNativeMs: summarize(skipped).nativeMs };
+    rows.push(row);
+    opt.dispose();
+    const us = (ms: number) => ((1000 * ms) / n).toFixed(2).padStart(9);
+    console.log(
+      `${String(n).padStart(7)}  ${row.stepMs.toFixed(3).padStart(8)}  ${row.nativeMs.toFixed(3).padStart(10)}  ${us(row.nativeMs)}   ${row.skippedNativeMs.toFixed(3).padStart(22)}  ${us(row.skippedNativeMs)}`,
+    );
+  }
+  binding.step = nativeStep;
+  const record = { date: new Date().toISOString(), cpu: os.cpus()[0]?.model, engineThreads: getNumThreads(), elementsPerTensor: 64, rows };
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(record, null, 2) + "\n");
+  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      counts: { type: "string" },
       total: { type: "string", default: "1e8" },
       tensors: { type: "string", default: "2000" },
       layers: { type: "string", default: "24" },
@@ -154,6 +196,10 @@ async function main(): Promise<void> {
       out: { type: "string", default: path.join(__dirname, "results", "many-tensors.json") },
     },
   });
+  if (values.counts !== undefined) {
+    nativeCostByCount(values.counts.split(",").map(Number), path.join(__dirname, "results", "many-tensors-counts.json"));
+    return;
+  }
   const total = Number(values.total);
   const reps = Number(values.reps);
   const heapSteps = Number(values["heap-steps"]);
