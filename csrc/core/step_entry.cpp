@@ -1,5 +1,7 @@
 #include "step_entry.h"
 
+#include <unordered_set>
+
 #include "adamw_engine.h"
 #include "batch_checks.h"
 #include "hyper_params.h"
@@ -50,6 +52,8 @@ void checkBatch(const std::vector<BatchEntry<State>>& steps, std::optional<uint6
   checkStream(stream, call);
   std::vector<TensorPair> pairs;
   pairs.reserve(steps.size());
+  std::unordered_set<const State*> seen;
+  seen.reserve(steps.size());
   for (size_t i = 0; i < steps.size(); ++i) {
     const BatchEntry<State>& s = steps[i];
     if (s.state == nullptr) throw TypeError(indexed("states", i) + " is missing");
@@ -74,9 +78,11 @@ void checkBatch(const std::vector<BatchEntry<State>>& steps, std::optional<uint6
     if (s.params.data == nullptr || s.grads.data == nullptr)
       throw TypeError(indexed("params", i) + " or its grads has no memory");
     validateHyperParams(s.hyper);
-    for (size_t j = 0; j < i; ++j)
-      if (steps[j].state == s.state)
-        throw RangeError(indexed("states", i) + " is the same state as " + indexed("states", j));
+    // A hash set keeps this linear in the tensor count (a model has thousands); the earlier
+    // index is looked for only to word the error.
+    if (!seen.insert(s.state).second)
+      for (size_t j = 0; j < i; ++j)
+        if (steps[j].state == s.state) throw RangeError(indexed("states", i) + " is the same state as " + indexed("states", j));
     pairs.push_back({s.params, s.grads});
   }
   checkNoSharedParams(pairs);
