@@ -68,9 +68,10 @@ SnapshotTarget HostSnapshot::target(const StateLayout& layout) {
   return sizes.at(bytes_.data());
 }
 
-SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const {
+namespace {
+// Buffers of `layout`'s sizes at `t`, as a view restore() takes.
+SnapshotView viewOf(const StateLayout& layout, uint64_t step, const SnapshotTarget& t) {
   const SnapshotSizes sizes(layout);
-  const SnapshotTarget t = sizes.at(const_cast<uint8_t*>(bytes_.data()));
   SnapshotView v;
   v.step = step;
   v.errorCodes = t.errorCodes;
@@ -84,6 +85,11 @@ SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const 
   v.windowValues = t.windowValues;
   v.windowValuesLength = sizes.window;
   return v;
+}
+}  // namespace
+
+SnapshotView HostSnapshot::view(const StateLayout& layout, uint64_t step) const {
+  return viewOf(layout, step, SnapshotSizes(layout).at(const_cast<uint8_t*>(bytes_.data())));
 }
 
 uint64_t OptimizerState::bufferBytes(StateBufferId which) const {
@@ -162,19 +168,10 @@ void HostState::writeBytes(StateBufferId which, uint64_t offset, const void* fro
 }
 
 SnapshotView HostState::view() const {
-  SnapshotView v;
-  v.step = step();
-  v.errorCodes = errorCodes_.data();
-  v.errorCodesLength = errorCodes_.size();
-  v.errorMin = errorMin_.data();
-  v.errorMinLength = errorMin_.size();
-  v.errorMax = errorMax_.data();
-  v.errorMaxLength = errorMax_.size();
-  v.windowIndices = windowIndices_.data();
-  v.windowIndicesLength = windowIndices_.size();
-  v.windowValues = windowValues_.data();
-  v.windowValuesLength = windowValues_.size();
-  return v;
+  auto mutable16 = [](const ZeroedArray<uint16_t>& a) { return const_cast<uint16_t*>(a.data()); };
+  return viewOf(layout(), step(),
+                SnapshotTarget{const_cast<uint8_t*>(errorCodes_.data()), mutable16(errorMin_), mutable16(errorMax_),
+                               mutable16(windowIndices_), mutable16(windowValues_)});
 }
 
 void HostState::checkContents() const { validateSnapshot(view()); }
