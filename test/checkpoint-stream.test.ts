@@ -273,3 +273,19 @@ describe("a process killed while it loads", () => {
     expect(MicroAdamState.fromFile(file).toBuffer().equals(before)).toBe(true);
   }, 60_000);
 });
+
+test("adopt checks a staging state unless its contents were checked since its last write", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require("../lib/binding") as typeof import("../lib/binding");
+  const target = steppedState(300, 2);
+  const before = target.toBuffer();
+  const staging = new binding.NativeState({ numel: 300, ...layout });
+  staging.checkContents(5); // zeros are valid contents
+  staging.writeBytes(3, 0, new Uint8Array(new Uint16Array([999]).buffer)); // a window index past its block
+  expect(() => target.native.adopt(staging)).toThrow("snapshot.windowIndices[0] = 999 is outside its block of 64 elements");
+  expect(target.toBuffer().equals(before)).toBe(true);
+  staging.writeBytes(3, 0, new Uint8Array(2));
+  target.native.adopt(staging);
+  expect(target.step).toBe(5);
+  staging.dispose();
+});

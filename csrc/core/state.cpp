@@ -163,6 +163,7 @@ void HostState::readBytes(StateBufferId which, uint64_t offset, void* to, uint64
 }
 
 void HostState::writeBytes(StateBufferId which, uint64_t offset, const void* from, uint64_t bytes) {
+  contentsChecked_ = false;
   checkByteRange(which, offset, bytes);
   if (bytes > 0) std::memcpy(bufferStart(*this, which) + offset, from, bytes);
 }
@@ -174,7 +175,10 @@ SnapshotView HostState::view() const {
                                mutable16(windowIndices_), mutable16(windowValues_)});
 }
 
-void HostState::checkContents() const { validateSnapshot(view()); }
+void HostState::checkContents() const {
+  validateSnapshot(view());
+  contentsChecked_ = true;
+}
 
 void HostState::swapContents(HostState& other) {
   if (!sameConfig(other.layout().config(), layout().config()))
@@ -184,6 +188,7 @@ void HostState::swapContents(HostState& other) {
   std::swap(errorMax_, other.errorMax_);
   std::swap(windowIndices_, other.windowIndices_);
   std::swap(windowValues_, other.windowValues_);
+  std::swap(contentsChecked_, other.contentsChecked_);
   // The Top-K hints are a cache of each state's own past: they stay (a stale hint costs time, never bits).
   const uint64_t mine = step();
   setStep(other.step());

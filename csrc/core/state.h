@@ -115,6 +115,8 @@ class HostState final : public OptimizerState {
   void writeBytes(StateBufferId which, uint64_t offset, const void* from, uint64_t bytes);
   // The snapshot checks (window indices inside their blocks, the padding nibble) on these buffers.
   void checkContents() const;
+  // Whether checkContents() passed since the last writeBytes(): adopting then needs no second scan.
+  bool contentsChecked() const { return contentsChecked_; }
   // Exchanges buffers and step counters with `other`, a state of the same layout whose contents
   // were checked: the replacement costs no copy and cannot fail, and doing it again undoes it.
   void swapContents(HostState& other);
@@ -142,6 +144,7 @@ class HostState final : public OptimizerState {
   ZeroedArray<uint16_t> windowIndices_;
   ZeroedArray<uint16_t> windowValues_;
   ZeroedArray<uint32_t> topkHints_;
+  mutable bool contentsChecked_ = false;
 };
 
 }  // namespace microadam

@@ -284,7 +284,7 @@ Napi::Value StateWrap::Adopt(const Napi::CallbackInfo& info) {
     if (!target->tryAcquire()) throw StateError("cannot replace a state while a step on it is in flight");
     try {
       if (target->device() == Device::Cpu) {
-        staging.checkContents();
+        if (!staging.contentsChecked()) staging.checkContents();  // a load checked it as its STAT section ended
         static_cast<HostState&>(*target).swapContents(staging);
       } else {
         backendOf(*target).restore(*target, staging.view());
