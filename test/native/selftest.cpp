@@ -222,7 +222,9 @@ void testEntryAndRegistry() {
   check(!stepMicroAdam({sa, sb}, NonFinitePolicy::Skip).skipped && a->step() == 1 && b->step() == 1 && pa == pb,
         "entry: a valid batch steps on the CPU backend");
 
-  const PackedTensors packed{1, std::array<uint8_t, 2>{0, 9}.data(), nullptr};
+  // The codes live in a named array: a temporary's .data() dangles once the declaration ends.
+  const std::array<uint8_t, 2> codes{0, 9};
+  const PackedTensors packed{1, codes.data(), nullptr};
   check(throwsBefore([&] { packed.dtype(0, 1); }, "dtypes[0] is not a known dtype code"), "call format: unknown dtype code");
   check(throwsBefore([&] { nonFinitePolicyFromCode(3, "policy"); }, "policy must be 0 (skip), 1 (error) or 2 (ignore)"),
         "call format: unknown policy code");
