@@ -1,6 +1,7 @@
-// Loads the native addon. node-gyp-build looks in build/Release (a local cmake-js or node-gyp
-// build), then prebuilds/<platform>-<arch>/ (shipped in the npm package, made by prebuildify),
-// so a developer's fresh build wins in a checkout and an installed package needs no compiler.
+// Loads the native addon. node-gyp-build looks in build/Release (a source build: a checkout, or a
+// consumer's `npm rebuild`), then prebuilds/<platform>-<arch>/ (shipped in the npm package, made
+// by scripts/prebuild.js), so a fresh build wins and an installed package needs no compiler.
+import * as fs from "fs";
 import * as path from "path";
 
 /** Layout facts of a native state. */
@@ -161,6 +162,16 @@ export interface NativeBinding {
 
 const packageRoot = path.join(__dirname, "..");
 
+/** The platform folders under prebuilds/, as the load error names them. */
+function shippedPlatforms(): string {
+  try {
+    const found = fs.readdirSync(path.join(packageRoot, "prebuilds"), { withFileTypes: true }).filter((e) => e.isDirectory());
+    return found.length ? found.map((e) => e.name).join(", ") : "no platform";
+  } catch {
+    return "no platform";
+  }
+}
+
 function load(): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require("node-gyp-build") as (dir: string) => unknown;
@@ -172,7 +183,9 @@ function load(): NativeBinding {
       `microadam-native: could not load the native addon.\n` +
         `Tried ${path.join(packageRoot, "build", "Release")} and ` +
         `${path.join(packageRoot, "prebuilds", `${process.platform}-${process.arch}`)}.\n` +
-        `Build it with 'npm run build:native' (cmake-js) or 'npm run build:native:gyp' (node-gyp, CPU only).\n` +
+        `This package ships binaries for ${shippedPlatforms()} (glibc >= 2.28); elsewhere it builds from source.\n` +
+        `To build it (needs CMake >= 3.18 and a C++20 compiler; nvcc adds the CUDA engine), run in your project:\n` +
+        `  MICROADAM_NATIVE_FORCE_BUILD=1 npm rebuild microadam-native\n` +
         `Cause: ${detail}`,
       { cause },
     );
