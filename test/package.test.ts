@@ -1,10 +1,21 @@
-// The package as users get it: CommonJS and ESM entry points, the build's CUDA status, and an
-// `npm pack` tarball that installs into an empty project with --ignore-scripts and works there.
+// The package's entry points and build tooling, fast: CommonJS and ESM entry points, the build's
+// CUDA status, the prebuild checks (glibc floor, bit digests) and the published manifest.
+// test/consumer.test.ts (slow) packs the tarball and installs it into empty projects.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as api from "../lib";
+
+// The build scripts are plain CommonJS (they run before any TypeScript is built).
+/* eslint-disable @typescript-eslint/no-require-imports */
+const buildDriver = require("../scripts/build-native") as { parseArgs(argv: string[]): Record<string, unknown> };
+const floor = require("../scripts/check-glibc-floor") as {
+  neededVersions(readelfOutput: string): string[];
+  floorViolations(versions: string[]): string[];
+  checkFile(file: string): { versions: string[]; problems: string[] };
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const root = path.join(__dirname, "..");
 
@@ -45,41 +56,67 @@ test("backends() reports the CPU engine and whether CUDA was compiled in", () =>
   }
 });
 
-test("npm pack output installs with --ignore-scripts into an empty project and works there", () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-pack-"));
-  try {
-    // Pack from a copy: prebuildify builds in build/, which must not disturb this checkout.
-    const source = path.join(work, "source");
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
-    fs.mkdirSync(source);
-    for (const entry of [...pkg.files, "package.json", "tsconfig.json", "tsconfig.build.json", "lib", "scripts"]) {
-      const from = path.join(root, entry.replace(/\/$/, ""));
-      if (fs.existsSync(from) && !entry.startsWith("dist") && !entry.startsWith("prebuilds"))
-        fs.cpSync(from, path.join(source, entry.replace(/\/$/, "")), { recursive: true });
-    }
-    fs.symlinkSync(path.join(root, "node_modules"), path.join(source, "node_modules"));
-    execFileSync("npm", ["pack", "--pack-destination", work], { cwd: source, stdio: "pipe" });
-    const tarball = fs.readdirSync(work).find((f) => f.endsWith(".tgz"));
-    expect(tarball).toBeDefined();
-    const listing = execFileSync("tar", ["-tzf", path.join(work, tarball!)], { encoding: "utf8" });
-    expect(listing).toContain(`package/prebuilds/${process.platform}-${process.arch}/microadam-native.node`);
-    expect(listing).toContain("package/dist/index.mjs");
-    expect(listing).toContain("package/dist/index.d.ts");
-
-    const user = path.join(work, "user");
-    fs.mkdirSync(user);
-    fs.writeFileSync(path.join(user, "package.json"), JSON.stringify({ name: "user", version: "1.0.0", private: true }));
-    execFileSync("npm", ["install", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund", path.join(work, tarball!)], {
-      cwd: user,
-      stdio: "pipe",
-    });
-    const installed = path.join(user, "node_modules", "microadam-native");
-    expect(fs.existsSync(path.join(installed, "build"))).toBe(false); // nothing was compiled
-    const cjs = node(["-e", `const m = require('microadam-native'); ${SMOKE}`], user);
-    expect(JSON.parse(cjs)).toEqual(expect.objectContaining({ step: 1, changed: true }));
-    const esm = node(["--input-type=module", "-e", `import * as m from 'microadam-native'; ${SMOKE}`], user);
-    expect(JSON.parse(esm)).toEqual(expect.objectContaining({ step: 1, changed: true }));
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+test("the built engine prints the digests that the prebuilds are checked against, on every CPU kernel", () => {
+  const script = path.join(root, "scripts", "check-prebuild.js");
+  const expected = path.join(root, "test", "fixtures", "prebuild-digests.json");
+  for (const env of [{}, { MICROADAM_NO_AVX2: "1" }]) {
+    const out = execFileSync(process.execPath, [script, "--expect", expected], { cwd: root, env: { ...process.env, ...env }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const report = JSON.parse(out);
+    expect(Object.keys(report.results).length).toBe(10);
   }
-}, 300_000);
+  // The comparison can fail: one changed digest is named.
+  const changed = JSON.parse(fs.readFileSync(expected, "utf8"));
+  changed["adamw/f32/threads-1"] = "0".repeat(64);
+  const wrong = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "digests-")), "d.json");
+  fs.writeFileSync(wrong, JSON.stringify(changed));
+  expect(() => execFileSync(process.execPath, [script, "--expect", wrong], { cwd: root, stdio: "pipe" })).toThrow(/adamw\/f32\/threads-1/);
+});
+
+test("the glibc floor check reads symbol versions and names what breaks the floor", () => {
+  const readelf = `Version symbols section ...\nVersion needs section '.gnu.version_r' contains 2 entries:
+  000000: Version: 1  File: libc.so.6  Cnt: 3
+  0x0010:   Name: GLIBC_2.2.5  Flags: none  Version: 2
+  0x0020:   Name: GLIBC_2.34  Flags: none  Version: 3
+  0x0030:   Name: GLIBCXX_3.4.30  Flags: none  Version: 4
+  0x0040:   Name: GCC_12.0.0  Flags: none  Version: 5`;
+  const versions = floor.neededVersions(readelf);
+  expect(versions).toEqual(["GLIBC_2.2.5", "GLIBC_2.34", "GLIBCXX_3.4.30", "GCC_12.0.0"]);
+  const problems = floor.floorViolations(versions);
+  expect(problems).toHaveLength(3);
+  expect(problems.join("\n")).toMatch(/GLIBC_2.34 is newer than the glibc floor 2.28/);
+  expect(floor.floorViolations(["GLIBC_2.28", "GLIBC_2.17", "GCC_4.2.0"])).toEqual([]);
+  // The development build links the machine's libstdc++ and glibc 2.34 symbols: the check says so.
+  const devBuild = path.join(root, "build", "Release", "microadam_native.node");
+  if (fs.existsSync(devBuild)) expect(floor.checkFile(devBuild).problems.length).toBeGreaterThan(0);
+  else console.warn("SKIPPED: no build/Release/microadam_native.node to read");
+});
+
+test("pack-manifest strips the development scripts and puts the manifest back, also after a dead pack", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "manifest-"));
+  fs.mkdirSync(path.join(dir, "scripts"));
+  fs.copyFileSync(path.join(root, "scripts", "pack-manifest.js"), path.join(dir, "scripts", "pack-manifest.js"));
+  const original = fs.readFileSync(path.join(root, "package.json"), "utf8");
+  fs.writeFileSync(path.join(dir, "package.json"), original);
+  const run = (cmd: string) => execFileSync(process.execPath, [path.join(dir, "scripts", "pack-manifest.js"), cmd], { stdio: "pipe" });
+  run("strip");
+  const published = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
+  expect(Object.keys(published.scripts)).toEqual(["install"]);
+  expect(published.devDependencies).toBeUndefined();
+  run("strip"); // a second strip (a pack that died before postpack) starts from the original
+  expect(fs.readFileSync(path.join(dir, "package.json.dev"), "utf8")).toBe(original);
+  run("restore");
+  expect(fs.readFileSync(path.join(dir, "package.json"), "utf8")).toBe(original);
+  expect(fs.existsSync(path.join(dir, "package.json.dev"))).toBe(false);
+  expect(() => run("publish")).toThrow();
+});
+
+test("the build driver refuses bad arguments by name", () => {
+  expect(buildDriver.parseArgs(["--out", "x", "--cuda", "off", "--portable"])).toEqual(
+    expect.objectContaining({ out: "x", cuda: "off", portable: true }),
+  );
+  expect(() => buildDriver.parseArgs(["--cuda", "maybe"])).toThrow("--cuda must be auto, on or off, got 'maybe'");
+  expect(() => buildDriver.parseArgs(["--arch", "riscv64"])).toThrow("--arch must be x64 or arm64, got 'riscv64'");
+  expect(() => buildDriver.parseArgs(["--jobs", "0"])).toThrow("--jobs must be a positive integer, got '0'");
+  expect(() => buildDriver.parseArgs(["--out"])).toThrow("--out needs a value");
+  expect(() => buildDriver.parseArgs(["--fast"])).toThrow("unknown argument '--fast'");
+});
