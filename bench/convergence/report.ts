@@ -289,7 +289,7 @@ export async function writeReport({ settings, resultsDir, docsFile, quick }: Rep
     "## Reproduce",
     "",
     "```sh",
-    "npx cmake-js compile --out build   # the addon",
+    "npm run build:native               # the addon",
     "nice -n 15 npm run bench:convergence -- --model mlp --phase sweep,final,ablation   # progress bars on a terminal",
     "nice -n 15 npm run bench:convergence -- --model cnn --phase sweep,final,ablation   # (the two can run at once)",
     "nice -n 15 npm run bench:convergence -- --phase overhead   # on a quiet machine",
