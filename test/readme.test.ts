@@ -1,6 +1,7 @@
 // The README's code: the quick start runs as pasted (extracted into a file inside the package,
-// which imports "microadam-native" by its name as an application does, and run with ts-node),
-// and the "Use" snippet type-checks and runs (wrapped in an async function for its await).
+// which imports "microadam-native" by its name as an application does, run with node as an ES
+// module), and the "Use" snippet type-checks and runs with ts-node (wrapped in an async function
+// for its await).
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -9,31 +10,32 @@ const root = path.join(__dirname, "..");
 const tsNode = path.join(root, "node_modules", ".bin", "ts-node");
 const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
 
-/** The first ```ts block of the section `heading`. */
-function codeOf(heading: string): string {
+/** The first ```ts (or ```js) block of the section `heading`. */
+function codeOf(heading: string, language = "ts"): string {
   const start = readme.indexOf(`\n## ${heading}\n`);
   expect(start).toBeGreaterThanOrEqual(0);
   const section = readme.slice(start + 1).split(/\n## /)[0];
-  const match = /```ts\n([\s\S]*?)```/.exec(section);
+  const match = new RegExp("```" + language + "\\n([\\s\\S]*?)```").exec(section);
   expect(match).not.toBeNull();
   return match![1];
 }
 
-function runTs(name: string, source: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `source` as the file `name` (.ts: with ts-node; .mjs: with node). */
+function runFile(name: string, source: string): Promise<{ code: number; stdout: string; stderr: string }> {
   // Inside the package (under test/), so that "microadam-native" resolves to this package itself.
   const dir = fs.mkdtempSync(path.join(__dirname, ".readme-"));
   const file = path.join(dir, name);
   fs.writeFileSync(file, source);
   return new Promise((resolve) =>
-    execFile(tsNode, [file], { cwd: root, timeout: 120_000 }, (error, stdout, stderr) => {
+    execFile(name.endsWith(".ts") ? tsNode : process.execPath, [file], { cwd: root, timeout: 120_000 }, (error, stdout, stderr) => {
       fs.rmSync(dir, { recursive: true, force: true });
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr });
     }),
   );
 }
 
-test("the quick start runs as pasted and its loss falls", async () => {
-  const run = await runTs("quickstart.ts", codeOf("Quick start"));
+test("the quick start runs as pasted with node and its loss falls", async () => {
+  const run = await runFile("quickstart.mjs", codeOf("Quick start", "js"));
   expect(run.stderr).toBe("");
   expect(run.code).toBe(0);
   const losses = [...run.stdout.matchAll(/^step (\d+): loss ([\d.]+), state 3944 bytes$/gm)].map((m) => [Number(m[1]), Number(m[2])]);
@@ -46,7 +48,7 @@ test("the Use snippet type-checks and runs", async () => {
   const imports = code.split("\n").filter((line) => line.startsWith("import "));
   const body = code.split("\n").filter((line) => !line.startsWith("import "));
   expect(imports.length).toBeGreaterThan(0);
-  const run = await runTs("use.ts", `${imports.join("\n")}\n(async () => {\n${body.join("\n")}\nconsole.log("done");\n})();\n`);
+  const run = await runFile("use.ts", `${imports.join("\n")}\n(async () => {\n${body.join("\n")}\nconsole.log("done");\n})();\n`);
   expect(run.stderr).toBe("");
   expect(run.stdout.trim()).toBe("done");
   expect(run.code).toBe(0);
