@@ -8,7 +8,7 @@
 //   ts-node examples/bf16-params.ts [--steps 400] [--lr 0.01] [--quick]
 
 import { parseArgs } from "node:util";
-import { bf16BitsToFloat, MicroAdam, toBf16 } from "../lib";
+import { bf16BitsToFloat, MicroAdam, toBf16 } from "microadam-native";
 
 const { values: flags } = parseArgs({
   options: {

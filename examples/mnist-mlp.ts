@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { Presets, SingleBar } from "cli-progress";
-import { MicroAdam } from "../lib";
+import { MicroAdam } from "microadam-native";
 import { IMAGE_PIXELS, MnistSet, MnistSplit, NUM_CLASSES, epochOrder, gatherBatch, loadMnistSplit } from "./mnist/data";
 import { Evaluation, WEIGHT_NAMES, countWeights, evaluate, initialWeights, mlpLoss, weightShapes, weightTensors } from "./mnist/mlp";
 import { seededRandom } from "./mnist/random";

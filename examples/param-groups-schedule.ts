@@ -6,7 +6,7 @@
 //   npx ts-node examples/param-groups-schedule.ts [--steps 600] [--quick]
 
 import { parseArgs } from "node:util";
-import { MicroAdam } from "../lib";
+import { MicroAdam } from "microadam-native";
 
 const INPUTS = 256;
 const OUTPUTS = 16;

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { loadState, MicroAdam, saveState, type MicroAdamStateDict } from "../lib";
+import { loadState, MicroAdam, saveState, type MicroAdamStateDict } from "microadam-native";
 
 const SIZES = [16384, 512];
 

@@ -6,7 +6,7 @@
 //   ts-node examples/typed-arrays.ts [--steps 600] [--lr 0.02] [--quick]
 
 import { parseArgs } from "node:util";
-import { createMicroAdamState, microAdamStep } from "../lib";
+import { createMicroAdamState, microAdamStep } from "microadam-native";
 
 const { values: flags } = parseArgs({
   options: {

@@ -17,6 +17,7 @@ import {
 import { checkStream } from "./device-array";
 import { DTYPE_CODE, normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
 import type { GroupRecord, NonFinitePolicy, StepResult, StepTensor } from "./types";
+import { warnFirstSkippedStep } from "./skip-warning";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError } from "./validate";
 
 /** A group of tensors sharing hyperparameters (like a torch param group). */
@@ -151,6 +152,12 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   readonly states: S[];
   /** What a non-finite gradient does: 'skip' (default), 'error' or 'ignore'. */
   nonFinite: NonFinitePolicy;
+  /**
+   * Steps skipped because a gradient held NaN or ±Inf (nonFinite 'skip'): nothing changed and the
+   * step counter did not advance. The first one also emits a process warning with code
+   * 'MICROADAM_STEP_SKIPPED'.
+   */
+  skippedSteps = 0;
   private readonly kind: OptimizerKind<S>;
   /** By group index; checked again only when a group's values change (users set lr between steps). */
   private readonly checkedHyper: (CheckedHyper | undefined)[] = [];
@@ -269,6 +276,7 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   }
 
   private result({ skipped, steps }: NativeStepReport): StepResult {
+    if (skipped && ++this.skippedSteps === 1) warnFirstSkippedStep(this.constructor.name, steps[0] + 1);
     return { step: steps[0], skipped };
   }
 

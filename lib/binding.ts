@@ -59,8 +59,11 @@ export interface NativeAdamWState {
   dispose(): void;
 }
 
+/** What backends().cuda reports: whether CUDA was compiled in, whether a device is usable, and why not. */
 export interface CudaInfo {
+  /** True when this build of the addon includes the CUDA engine. */
   compiled: boolean;
+  /** True when a CUDA device can run it (a driver and a device were found). */
   usable: boolean;
   runtimeVersion?: number;
   errorCode?: number;

@@ -30,5 +30,6 @@ export const {
   toBf16,
   toF16,
   toFloat32,
+  STEP_SKIPPED_WARNING_CODE,
 } = cjs;
 export default cjs;

@@ -1,10 +1,17 @@
-// microadam-native: the MicroAdam optimizer (Modoranu et al., NeurIPS 2024) for Node.js.
-// The algorithm is defined in docs/algorithm.md; the layers are described in docs/architecture.md.
+/**
+ * The MicroAdam optimizer (Modoranu et al., NeurIPS 2024) for Node.js: states and steps over
+ * typed arrays and device memory, the MicroAdam and AdamW optimizers with param groups,
+ * checkpoints, and backend information. The algorithm is defined in docs/algorithm.md; the
+ * layers are described in docs/architecture.md.
+ *
+ * @module microadam-native
+ */
 export type {
   Device,
   DeviceTensor,
   Dtype,
   Float32Tensor,
+  GroupRecord,
   HalfTensor,
   MicroAdamSnapshot,
   MicroAdamStateConfig,
@@ -38,6 +45,8 @@ export {
   type AdamWStepOptions,
 } from "./adamw";
 export { backends, getNumThreads, setNumThreads, type Backends } from "./threads";
+export type { CudaInfo } from "./binding";
+export { STEP_SKIPPED_WARNING_CODE } from "./skip-warning";
 export { loadState, loadStateAsync, saveState, saveStateAsync, stateToBuffer, type CheckpointTarget } from "./checkpoint";
 export type { FromCheckpointOptions } from "./checkpoint/state-checkpoint";
 export { bf16BitsToFloat, f16BitsToFloat, floatToBf16Bits, floatToF16Bits, toBf16, toF16, toFloat32 } from "./half";

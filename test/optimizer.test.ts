@@ -1,6 +1,6 @@
 // MicroAdam over many tensors: same bits as stepping each tensor alone, param groups,
 // schedules, and state dicts that resume bit-identically.
-import { createMicroAdamState, MicroAdam, microAdamStep, toBf16, type Tensor } from "../lib";
+import { AdamW, createMicroAdamState, MicroAdam, microAdamStep, toBf16, type Tensor } from "../lib";
 
 function seeded(seed: number) {
   let s = seed >>> 0;
@@ -113,4 +113,46 @@ test("non-finite gradients: a multi-tensor step is all or nothing", () => {
   opt.nonFinite = "error";
   expect(() => opt.step(grads)).toThrow("a gradient holds NaN or Inf (nonFinite: 'error'); nothing was changed");
   expect(opt.stateDict()).toEqual(before);
+});
+
+test("skipped steps: skippedSteps counts them, the first emits one MICROADAM_STEP_SKIPPED warning", async () => {
+  const emit = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+  try {
+    for (const make of [
+      (p: Float32Array[]) => new MicroAdam(p, { lr: 0.01, ...layout }),
+      (p: Float32Array[]) => new AdamW(p, { lr: 0.01 }),
+    ]) {
+      emit.mockClear();
+      const opt = make(makeParams(6));
+      expect(opt.skippedSteps).toBe(0);
+      opt.step(gradsAt(1));
+      expect(emit).not.toHaveBeenCalled();
+      const bad = gradsAt(2);
+      bad[0][3] = Infinity;
+      expect(opt.step(bad)).toEqual({ step: 1, skipped: true });
+      expect(opt.skippedSteps).toBe(1);
+      await opt.stepAsync(bad);
+      opt.step(gradsAt(3));
+      expect(opt.step(bad)).toEqual({ step: 2, skipped: true });
+      expect(opt.skippedSteps).toBe(3);
+      expect(emit).toHaveBeenCalledTimes(1);
+      const [message, options] = emit.mock.calls[0] as unknown as [string, { type: string; code: string }];
+      expect(options).toEqual({ type: "MicroAdamWarning", code: "MICROADAM_STEP_SKIPPED" });
+      expect(message).toMatch(new RegExp(`^${opt.constructor.name} skipped step 2: a gradient held NaN or Inf \\(nonFinite: 'skip'\\)`));
+      opt.dispose();
+    }
+  } finally {
+    emit.mockRestore();
+  }
+});
+
+test("the skipped-step warning is a real process warning: its name and code reach a 'warning' listener", () => {
+  // In a child process: jest's sandbox has its own process object for listeners.
+  const script =
+    `const { MicroAdam } = require(${JSON.stringify(require("path").join(__dirname, "..", "dist"))});` +
+    `process.on("warning", (w) => console.log(JSON.stringify([w.name, w.code])));` +
+    `const p = new Float32Array(10); const opt = new MicroAdam([p], { lr: 0.01 });` +
+    `const g = new Float32Array(10).fill(NaN); opt.step([g]); opt.step([g]); console.log(JSON.stringify(opt.skippedSteps));`;
+  const out = require("child_process").execFileSync(process.execPath, ["--no-warnings", "-e", script], { encoding: "utf8" }) as string;
+  expect(out.trim().split("\n")).toEqual(['2', '["MicroAdamWarning","MICROADAM_STEP_SKIPPED"]']);
 });

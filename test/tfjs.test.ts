@@ -5,6 +5,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { adamWStep, createAdamWState, createMicroAdamState, microAdamStep } from "../lib";
 import { AdamWOptimizer, MicroAdamOptimizer, NativeOptimizer, warmupDecaySchedule } from "../lib/tfjs";
+import { trainTiny } from "../bench/tiny-mlp";
 
 const root = path.join(__dirname, "..");
 
@@ -96,7 +97,8 @@ describe("MicroAdamOptimizer is a tf.Optimizer", () => {
         tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
       ],
     });
-    const opt = new MicroAdamOptimizer({ learningRate: 0.02, density: 0.25 });
+    // denseBelow 0: every variable on MicroAdam (the default 4096 would put all of these on AdamW).
+    const opt = new MicroAdamOptimizer({ learningRate: 0.02, density: 0.25, denseBelow: 0 });
     model.compile({ optimizer: opt, loss: "meanSquaredError" });
     const xs = tf.tensor2d(seeded(256 * 16, 7), [256, 16]);
     const ys = tf.tidy(() => tf.sum(xs.slice([0, 0], [256, 4]), 1, true));
@@ -181,6 +183,7 @@ describe("routing, schedules and overrides", () => {
     const opt = new MicroAdamOptimizer({
       learningRate: 0.01,
       weightDecay: 0.1,
+      denseBelow: 0, // routing by override alone
       overrides: [
         { match: /\/bias$/, weightDecay: 0 },
         { match: "override-test/embedding", learningRate: 0.002 },
@@ -346,10 +349,10 @@ describe("saving and resuming", () => {
 
   test("setWeights checks everything first and changes nothing on error", async () => {
     const v = variable(seeded(100, 61), [100]);
-    const opt = new MicroAdamOptimizer({ learningRate: 0.01 });
+    const opt = new MicroAdamOptimizer({ learningRate: 0.01, denseBelow: 0 });
     tf.tidy(() => opt.applyGradients({ [v.name]: tf.tensor(seeded(100, 62)) }));
     const saved = await opt.getWeights();
-    const other = new MicroAdamOptimizer({ learningRate: 0.01, window: 5 });
+    const other = new MicroAdamOptimizer({ learningRate: 0.01, window: 5, denseBelow: 0 });
     await expect(other.setWeights(saved)).rejects.toThrow(
       new RangeError(`Expected 5 (this optimizer's window) for weightValues[1] ('${v.name}/microadam') window but received 10 of type number`),
     );
@@ -382,7 +385,8 @@ describe("saving and resuming", () => {
       epsilon: 1e-7,
       window: 5,
       density: 0.02,
-      denseBelow: 4096,
+      denseBelow: 1000, // not the default, so the round trip shows
+
       nonFinite: "error",
       overrides: [
         { match: "my_model/dense_1/bias", weightDecay: 0 },
@@ -395,7 +399,7 @@ describe("saving and resuming", () => {
     expect(copy.getConfig()).toEqual(config);
     expect(copy.overrides[0].match).toBe("my_model/dense_1/bias");
     expect(String(copy.overrides[1].match)).toBe("/layer_norm|bias/i");
-    expect(copy.denseBelow).toBe(4096);
+    expect(copy.denseBelow).toBe(1000);
     expect(typeof copy.learningRate === "function" && copy.learningRate(10)).toBe(0.003);
 
     const adamW = new AdamWOptimizer({ learningRate: 0.1, weightDecay: 0.05 });
@@ -478,5 +482,76 @@ describe("packaging", () => {
       { cwd: root, encoding: "utf8" },
     );
     expect(JSON.parse(out.trim().split("\n").pop()!)).toEqual([true, true]);
+  });
+});
+
+describe("defaults users expect", () => {
+  test("a tiny model (8-16-1 MLP) with the default denseBelow trains like tf.train.adam; with denseBelow 0 it lags", async () => {
+    // bench/tiny-mlp.ts, one seed: the loss after 20 epochs.
+    const options = { epochs: 20, lr: 0.01, seed: 100 };
+    const adam = (await trainTiny("adam", options)).at(-1)!;
+    const byDefault = (await trainTiny("microadam-default", options)).at(-1)!;
+    const sparse = (await trainTiny("microadam-denseBelow-0", options)).at(-1)!;
+    expect(byDefault).toBeLessThan(1.25 * adam);
+    // The comparison can tell the two apart: MicroAdam on 161 weights is far behind.
+    expect(sparse).toBeGreaterThan(2 * adam);
+  }, 60_000);
+
+  test("denseBelow defaults to 4096: a 4095-element variable gets the native AdamW, a 4096-element one MicroAdam", () => {
+    const small = variable(seeded(4095, 61), [4095]);
+    const large = variable(seeded(4096, 62), [64, 64]);
+    const opt = new MicroAdamOptimizer({ learningRate: 0.01 });
+    expect(opt.denseBelow).toBe(4096);
+    expect(opt.getConfig().denseBelow).toBe(4096);
+    const gSmall = seeded(4095, 63);
+    const gLarge = seeded(4096, 64);
+    tf.tidy(() => opt.applyGradients({ [small.name]: tf.tensor(gSmall), [large.name]: tf.tensor(gLarge, [64, 64]) }));
+    expect(opt.variableStates().map((s) => [s.variableName, s.kind])).toEqual([
+      [small.name, "adamw"],
+      [large.name, "microadam"],
+    ]);
+    const refSmall = seeded(4095, 61);
+    const adamW = createAdamWState({ numel: 4095 });
+    adamWStep(adamW, refSmall, gSmall, { lr: 0.01 });
+    expectSameBits(small.dataSync() as Float32Array, refSmall);
+    const refLarge = seeded(4096, 62);
+    const micro = createMicroAdamState({ numel: 4096 });
+    microAdamStep(micro, refLarge, gLarge, { lr: 0.01 });
+    expectSameBits(large.dataSync() as Float32Array, refLarge);
+    // stateBytes reports what the default chose: 8 bytes per AdamW element plus MicroAdam's state.
+    expect(opt.stateBytes).toBe(8 * 4095 + micro.stateBytes);
+    expect(opt.stateBytes).toBe(adamW.stateBytes + micro.stateBytes);
+    [adamW, micro].forEach((s) => s.dispose());
+    opt.dispose();
+    tf.dispose([small, large]);
+  });
+
+  test("the first skipped step emits one MICROADAM_STEP_SKIPPED warning; skippedSteps counts every one", () => {
+    const v = variable(seeded(5000, 71), [5000]);
+    const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      for (const opt of [new MicroAdamOptimizer({ learningRate: 0.01 }), new AdamWOptimizer({ learningRate: 0.01 })]) {
+        warn.mockClear();
+        const good = seeded(5000, 72);
+        const bad = seeded(5000, 73);
+        bad[17] = NaN;
+        tf.tidy(() => opt.applyGradients({ [v.name]: tf.tensor(good) }));
+        expect(warn).not.toHaveBeenCalled();
+        tf.tidy(() => opt.applyGradients({ [v.name]: tf.tensor(bad) }));
+        expect(opt.skippedSteps).toBe(1);
+        expect(warn).toHaveBeenCalledTimes(1);
+        const [message, options] = warn.mock.calls[0] as unknown as [string, { code: string; type: string }];
+        expect(options).toEqual({ type: "MicroAdamWarning", code: "MICROADAM_STEP_SKIPPED" });
+        expect(message).toMatch(new RegExp(`^${opt.getClassName()} skipped step 2: a gradient held NaN or Inf`));
+        tf.tidy(() => opt.applyGradients({ [v.name]: tf.tensor(bad) }));
+        tf.tidy(() => opt.applyGradients({ [v.name]: tf.tensor(good) }));
+        expect(opt.skippedSteps).toBe(2);
+        expect(warn).toHaveBeenCalledTimes(1);
+        opt.dispose();
+      }
+    } finally {
+      warn.mockRestore();
+    }
+    v.dispose();
   });
 });

@@ -67,7 +67,7 @@ export function measureOverhead(c: OverheadCase, repeats: number): OverheadResul
   const microVars = fresh("microadam");
   const adamWVars = fresh("adamw");
   const copyVars = fresh("copies");
-  const microAdam = new MicroAdamOptimizer({ learningRate: 1e-3 });
+  const microAdam = new MicroAdamOptimizer({ learningRate: 1e-3, denseBelow: 0 });
   const adamW = new AdamWOptimizer({ learningRate: 1e-3 });
   const microNative = new MicroAdam(initial.map((v) => v.slice()), { lr: 1e-3 });
   const adamWNative = new AdamW(initial.map((v) => v.slice()), { lr: 1e-3 });

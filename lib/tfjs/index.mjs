@@ -2,5 +2,5 @@
 // require() share one module instance (one registration with tfjs, one native addon).
 import cjs from "./index.js";
 
-export const { MicroAdamOptimizer, AdamWOptimizer, NativeOptimizer, warmupDecaySchedule } = cjs;
+export const { MicroAdamOptimizer, AdamWOptimizer, NativeOptimizer, warmupDecaySchedule, DEFAULT_DENSE_BELOW } = cjs;
 export default cjs;

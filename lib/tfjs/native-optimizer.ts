@@ -14,6 +14,7 @@ import { runStep, type NativeStepCall, type NativeStepFunctions } from "../nativ
 import { createMicroAdamState, type MicroAdamState } from "../state";
 import { microAdamNative } from "../step";
 import type { NonFinitePolicy } from "../types";
+import { warnFirstSkippedStep } from "../skip-warning";
 import { rangeError, requireObject, requireOneOf, typeError, withCode } from "../validate";
 import {
   checkWeightDecay,
@@ -81,7 +82,10 @@ function allFinite(values: Float32Array): boolean {
 }
 
 export abstract class NativeOptimizer extends tf.Optimizer {
-  /** Steps skipped because a gradient held NaN or ±Inf (nonFinite 'skip'). */
+  /**
+   * Steps skipped because a gradient held NaN or ±Inf (nonFinite 'skip'). The first one also emits
+   * a process warning with code 'MICROADAM_STEP_SKIPPED'.
+   */
   skippedSteps = 0;
   private readonly options: ResolvedOptions;
   private readonly slots: Slot[] = [];
@@ -228,7 +232,7 @@ export abstract class NativeOptimizer extends tf.Optimizer {
   }
 
   private skipStep(): void {
-    this.skippedSteps++;
+    if (++this.skippedSteps === 1) warnFirstSkippedStep(this.getClassName(), this.iterations + 1);
     this.incrementIterations();
   }
 

@@ -52,7 +52,9 @@ export interface MicroAdamOptimizerOptions extends AdamWOptimizerOptions {
   quantBlockSize?: number;
   /**
    * Variables with fewer elements than this are stepped by the native AdamW (8 bytes per
-   * element) instead of MicroAdam. Default 0: every variable uses MicroAdam, as in the paper.
+   * element) instead of MicroAdam. Default 4096 ({@link DEFAULT_DENSE_BELOW}): biases and small
+   * layers train as with Adam, as bitsandbytes keeps tensors under 4096 elements in 32 bits;
+   * 0 steps every variable with MicroAdam, as in the paper.
    */
   denseBelow?: number;
 }
@@ -76,6 +78,12 @@ export interface ResolvedOptions {
     denseBelow: number;
   } | null;
 }
+
+/**
+ * The default `denseBelow` of MicroAdamOptimizer: variables with fewer elements use the native
+ * AdamW. A tiny model trained with MicroAdam everywhere lags Adam by far (docs/tfjs.md, "denseBelow").
+ */
+export const DEFAULT_DENSE_BELOW = 4096;
 
 const SHARED_KEYS = ["learningRate", "beta1", "beta2", "epsilon", "weightDecay", "nonFinite", "overrides"] as const;
 const MICROADAM_KEYS = ["alpha", "window", "density", "topkBlockSize", "quantBlockSize", "denseBelow"] as const;
@@ -130,7 +138,7 @@ export function resolveOptions(options: unknown, withMicroAdam: boolean): Resolv
       density: layout.density,
       topkBlockSize: layout.topkBlockSize,
       quantBlockSize: layout.quantBlockSize,
-      denseBelow: requireInteger(o.denseBelow ?? 0, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER),
+      denseBelow: requireInteger(o.denseBelow ?? DEFAULT_DENSE_BELOW, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER),
     };
   }
   return {

@@ -1,4 +1,4 @@
-// How a fuzz driver (driver.ts) is started, for test/fuzz.test.ts and bench/fuzz.ts.
+// How a fuzz driver (driver.ts) is started, for test/fuzz/run.ts (the jest tests) and bench/fuzz.ts.
 import * as path from "path";
 
 export const DRIVER_ARGS = ["--expose-gc", "-r", "ts-node/register/transpile-only", path.join(__dirname, "driver.ts")];

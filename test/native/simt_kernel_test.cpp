@@ -4,6 +4,7 @@
 // several thread-block sizes. Built by CMake (-DMICROADAM_SELFTEST=ON) as microadam_simt_test,
 // also with -fsanitize=thread and -fsanitize=address (scripts/simt-test.js). Prints
 // "N passed, M failed" and exits non-zero on failure.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -71,6 +72,7 @@ float drawGradient(std::mt19937& rng, bool hostile) {
 }
 
 void runCase(const Case& c) {
+  const auto started = std::chrono::steady_clock::now();
   std::mt19937 rng(1234);
   std::vector<std::unique_ptr<HostState>> cpuStates, gpuStates;
   std::vector<HostTensor> cpuParams, gpuParams;
@@ -113,6 +115,10 @@ void runCase(const Case& c) {
     }
   }
   check(same, c.name + (same ? "" : " (first difference at step " + std::to_string(firstDiff) + ")"));
+  // Progress on stderr (stdout ends with the summary line the jest wrapper reads): a sanitizer
+  // build runs for minutes, and a line per case shows where it is.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::fprintf(stderr, "  case %d: %s, %s (%.1f s)\n", tally.passed + tally.failed, same ? "ok" : "FAIL", c.name.c_str(), seconds);
 }
 
 void testDtypePairs(uint32_t threads) {
