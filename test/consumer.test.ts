@@ -78,7 +78,8 @@ function packCopy(work: string): string {
   fs.symlinkSync(path.join(root, "node_modules"), path.join(source, "node_modules"));
   npm(["pack", "--pack-destination", work], source);
   expect(fs.readFileSync(path.join(source, "package.json"), "utf8")).toBe(fs.readFileSync(path.join(root, "package.json"), "utf8"));
-  expect(fs.existsSync(path.join(source, "package.json.dev"))).toBe(false);
+  expect(fs.readFileSync(path.join(source, "README.md"), "utf8")).toBe(fs.readFileSync(path.join(root, "README.md"), "utf8"));
+  expect(fs.readdirSync(source).filter((f) => f.endsWith(".dev"))).toEqual([]);
   return path.join(work, fs.readdirSync(work).find((f) => f.endsWith(".tgz"))!);
 }
 
@@ -110,6 +111,14 @@ test("the tarball ships the prebuilds, the sources a source build needs, LICENSE
   }
   expect(listing.filter((f) => /\.(js|ts)\.map$/.test(f))).toEqual([]); // source maps would point at lib/*.ts, not shipped
   expect(listing.filter((f) => /^package\/(test|bench|lib)\//.test(f))).toEqual([]);
+
+  // README links that work on the npm page: shipped files by absolute URL, each one in the tarball.
+  const readme = execFileSync("tar", ["-xzOf", tarball, "package/README.md"], quiet);
+  expect(readme.match(/\]\((docs\/|LICENSE)[^)]*\)/g) ?? []).toEqual([]);
+  const base = `https://unpkg.com/microadam-native@${rootPackage.version}/`;
+  const linked = [...readme.matchAll(/\]\((https:\/\/unpkg\.com\/[^)#\s]*)/g)].map((m) => m[1]);
+  expect(linked.length).toBeGreaterThan(3);
+  for (const url of linked) expect([url, url.startsWith(base) && has(url.slice(base.length))]).toEqual([url, true]);
 
   const manifest = JSON.parse(execFileSync("tar", ["-xzOf", tarball, "package/package.json"], quiet));
   expect(Object.keys(manifest.scripts)).toEqual(["install"]);

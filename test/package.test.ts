@@ -91,22 +91,30 @@ test("the glibc floor check reads symbol versions and names what breaks the floo
   else console.warn("SKIPPED: no build/Release/microadam_native.node to read");
 });
 
-test("pack-manifest strips the development scripts and puts the manifest back, also after a dead pack", () => {
+test("pack-manifest strips the development scripts, makes README links absolute, and puts both back, also after a dead pack", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "manifest-"));
   fs.mkdirSync(path.join(dir, "scripts"));
   fs.copyFileSync(path.join(root, "scripts", "pack-manifest.js"), path.join(dir, "scripts", "pack-manifest.js"));
   const original = fs.readFileSync(path.join(root, "package.json"), "utf8");
   fs.writeFileSync(path.join(dir, "package.json"), original);
+  const readme = "See [the CUDA notes](docs/cuda.md#setup), [LICENSE](LICENSE) and [the site](https://example.com/docs/x.md).\n";
+  fs.writeFileSync(path.join(dir, "README.md"), readme);
   const run = (cmd: string) => execFileSync(process.execPath, [path.join(dir, "scripts", "pack-manifest.js"), cmd], { stdio: "pipe" });
   run("strip");
   const published = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"));
   expect(Object.keys(published.scripts)).toEqual(["install"]);
   expect(published.devDependencies).toBeUndefined();
+  const version = JSON.parse(original).version;
+  expect(fs.readFileSync(path.join(dir, "README.md"), "utf8")).toBe(
+    `See [the CUDA notes](https://unpkg.com/microadam-native@${version}/docs/cuda.md#setup), ` +
+      `[LICENSE](https://unpkg.com/microadam-native@${version}/LICENSE) and [the site](https://example.com/docs/x.md).\n`,
+  );
   run("strip"); // a second strip (a pack that died before postpack) starts from the original
   expect(fs.readFileSync(path.join(dir, "package.json.dev"), "utf8")).toBe(original);
   run("restore");
   expect(fs.readFileSync(path.join(dir, "package.json"), "utf8")).toBe(original);
-  expect(fs.existsSync(path.join(dir, "package.json.dev"))).toBe(false);
+  expect(fs.readFileSync(path.join(dir, "README.md"), "utf8")).toBe(readme);
+  expect(fs.readdirSync(dir).filter((f) => f.endsWith(".dev"))).toEqual([]);
   expect(() => run("publish")).toThrow();
 });
 
