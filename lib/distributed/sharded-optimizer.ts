@@ -1,0 +1,385 @@
+// ShardedMicroAdam: ZeRO-1 data parallelism (docs/distributed.md). Every rank holds the full
+// params and computes gradients on its own data; a step
+//   1. reduce-scatters the gradients: each rank receives every rank's gradient for its own
+//      range and sums them in rank order in float32 (then ÷ world size for 'mean'),
+//   2. agrees on non-finite gradients (all ranks skip, or all throw, together),
+//   3. steps the MicroAdam state of its own range (pieces cut at block boundaries: partition.ts),
+//   4. all-gathers the params, so every rank holds the same bits again.
+// Steps 3's result equals a single-process MicroAdam on the same reduced gradient, bit for bit.
+import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } from "../hyper";
+import { MicroAdam } from "../optimizer";
+import { STATE_DEFAULTS, resolveStateConfig } from "../state";
+import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
+import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError, withCode } from "../validate";
+import { partition, stateBytesOf, type Partition, type Piece } from "./partition";
+import type { ProcessGroup } from "./process-group";
+import { ProcessGroup as ProcessGroupClass } from "./process-group";
+
+/** A group of float32 tensors sharing hyperparameters. */
+export interface ShardedParamGroup {
+  params: Float32Array[];
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  alpha?: number;
+}
+
+export interface ShardedMicroAdamOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  alpha?: number;
+  window?: number;
+  density?: number;
+  topkBlockSize?: number;
+  quantBlockSize?: number;
+  nonFinite?: NonFinitePolicy;
+  /**
+   * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
+   * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
+   */
+  reduce?: "mean" | "sum";
+}
+
+export interface ShardedGroup extends ResolvedHyper {
+  params: Float32Array[];
+}
+
+export interface ShardedLayout {
+  window: number;
+  density: number;
+  topkBlockSize: number;
+  quantBlockSize: number;
+}
+
+const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
+const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "nonFinite", "reduce"] as const;
+
+function distributedError(message: string, code = "ERR_MICROADAM_DISTRIBUTED"): Error {
+  return withCode(new Error(`microadam-native/distributed: ${message}`), code);
+}
+
+/** FNV-1a over a string, as two 32-bit halves (seeds differ), for comparing descriptions between ranks. */
+function fingerprint(text: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  return [a | 0, b | 0];
+}
+
+export class ShardedMicroAdam {
+  readonly group: ProcessGroup;
+  readonly paramGroups: ShardedGroup[];
+  readonly layout: Readonly<ShardedLayout>;
+  /** What a non-finite reduced gradient does, decided for all ranks together. */
+  nonFinite: NonFinitePolicy;
+  readonly reduce: "mean" | "sum";
+  /** Which ranges every rank steps. */
+  readonly partition: Partition;
+  /** The tensors in flattened group order, and the group of each. */
+  private readonly tensors: Float32Array[];
+  private readonly groupOf: number[];
+  /** The local MicroAdam over this rank's pieces (undefined when it has none), and its groups' outer index. */
+  private readonly local?: MicroAdam;
+  private readonly localGroupOuter: number[];
+  private readonly ownReduced: Float32Array;
+  private readonly sendGrads: Float32Array;
+  private readonly gatheredParams: Float32Array;
+  private readonly ownParams: Float32Array;
+  private steps = 0;
+  private busy = false;
+  private disposedFlag = false;
+
+  private constructor(params: unknown, options: unknown, group: ProcessGroup) {
+    if (!(group instanceof ProcessGroupClass)) throw typeError("group", "a ProcessGroup (ProcessGroup.init())", group);
+    if (group.finalized) throw distributedError("the process group was finalized");
+    this.group = group;
+    const o = requireObject(options, "options");
+    rejectUnknownKeys(o, "options", OPTION_KEYS);
+    const defaults = checkHyper(o, "options");
+    this.nonFinite = requireOneOf(o.nonFinite ?? "skip", "options.nonFinite", NON_FINITE_POLICIES);
+    this.reduce = requireOneOf(o.reduce ?? "mean", "options.reduce", ["mean", "sum"] as const);
+    const config = resolveStateConfig(
+      {
+        numel: 1,
+        window: o.window ?? STATE_DEFAULTS.window,
+        density: o.density ?? STATE_DEFAULTS.density,
+        topkBlockSize: o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize,
+        quantBlockSize: o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize,
+      },
+      "options",
+    );
+    this.layout = Object.freeze({ window: config.window, density: config.density, topkBlockSize: config.topkBlockSize, quantBlockSize: config.quantBlockSize });
+    this.paramGroups = normalizeGroups(params).map((g, i) => ({ ...checkHyper({ ...defaults, ...g.given }, `params[${i}]`), params: g.params }));
+    this.tensors = [];
+    this.groupOf = [];
+    this.paramGroups.forEach((g, gi) => g.params.forEach((t) => (this.tensors.push(t), this.groupOf.push(gi))));
+    this.partition = partition(
+      this.tensors.map((t) => t.length),
+      group.size,
+      this.layout.topkBlockSize,
+      this.layout.quantBlockSize,
+    );
+    const own = this.partition.pieces[group.rank];
+    this.localGroupOuter = [];
+    const total = this.numel;
+    this.sendGrads = new Float32Array(total);
+    this.gatheredParams = new Float32Array(total);
+    this.ownReduced = new Float32Array(this.partition.counts[group.rank]);
+    this.ownParams = new Float32Array(this.partition.counts[group.rank]);
+    if (own.length > 0) {
+      // One local group per outer group with pieces here, so per-group lr changes reach them.
+      const localGroups: { params: Float32Array[]; lr: number }[] = [];
+      let at = 0;
+      for (const piece of own) {
+        const outer = this.groupOf[piece.tensor];
+        if (this.localGroupOuter[this.localGroupOuter.length - 1] !== outer) {
+          this.localGroupOuter.push(outer);
+          localGroups.push({ params: [], lr: 0 });
+        }
+        localGroups[localGroups.length - 1].params.push(this.tensors[piece.tensor].subarray(piece.begin, piece.end));
+        at += piece.end - piece.begin;
+      }
+      void at;
+      this.local = new MicroAdam(
+        localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
+        { lr: defaults.lr, ...this.layout, nonFinite: "ignore" },
+      );
+    }
+  }
+
+  /**
+   * A sharded optimizer over `params` (the same tensor list, sizes and options on every rank),
+   * after checking with every rank that they agree: a difference is an error on every rank.
+   */
+  static async create(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): Promise<ShardedMicroAdam> {
+    const optimizer = new ShardedMicroAdam(params, options, group);
+    try {
+      await optimizer.checkAgreement();
+    } catch (error) {
+      optimizer.dispose();
+      throw error;
+    }
+    return optimizer;
+  }
+
+  /** Elements across all tensors. */
+  get numel(): number {
+    return this.tensors.reduce((a, t) => a + t.length, 0);
+  }
+
+  /** Steps taken (skipped steps are not counted), the same on every rank. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** This rank's pieces: [begin, end) ranges of tensors (flattened group order). */
+  get pieces(): readonly Piece[] {
+    return this.partition.pieces[this.group.rank];
+  }
+
+  /** Exact bytes of this rank's MicroAdam state. */
+  get stateBytes(): number {
+    return this.local?.stateBytes ?? 0;
+  }
+
+  /** State bytes of every rank (computed from the partition; no communication). */
+  get stateBytesByRank(): number[] {
+    return this.partition.pieces.map((pieces) => pieces.reduce((sum, p) => sum + stateBytesOf(p.end - p.begin, this.layout), 0));
+  }
+
+  /** State bytes of a single-process MicroAdam over the same tensors. */
+  get totalStateBytes(): number {
+    return this.tensors.reduce((sum, t) => sum + stateBytesOf(t.length, this.layout), 0);
+  }
+
+  /** Bytes of the step's buffers on this rank (gradient send buffer, gathered params, own range twice), beside the state. */
+  get bufferBytes(): number {
+    return 4 * (this.sendGrads.length + this.gatheredParams.length + this.ownReduced.length + this.ownParams.length);
+  }
+
+  /** The local optimizer over this rank's pieces (undefined when it has none). @internal for checkpoints and tests. */
+  get localOptimizer(): MicroAdam | undefined {
+    return this.local;
+  }
+
+  /**
+   * @internal For tests: this rank's reduced gradient of the last step (its pieces, concatenated).
+   * A last-bit difference here rarely reaches the params (Top-K values are stored in bf16, errors
+   * in 4 bits), so the tests compare it directly.
+   */
+  get lastReducedGradient(): Float32Array {
+    return this.ownReduced.slice();
+  }
+
+  /** Snapshots of this rank's pieces' states, in the order of `pieces`. */
+  shardSnapshots(): MicroAdamSnapshot[] {
+    return this.local ? this.local.states.map((s) => s.snapshot()) : [];
+  }
+
+  /**
+   * One data-parallel step: `grads` are this rank's gradients, one Float32Array per tensor. Every
+   * rank must call it (the same number of times, in the same order as other collectives). Resolves
+   * on every rank with the same result; params are updated in place and are the same on every rank.
+   */
+  async step(grads: Float32Array[]): Promise<StepResult> {
+    if (this.disposedFlag) throw distributedError("the optimizer was disposed");
+    if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
+    this.checkGrads(grads);
+    const policy = requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES);
+    const hypers = this.paramGroups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `paramGroups[${i}]`));
+    this.busy = true;
+    try {
+      const { pieces, counts } = this.partition;
+      const rank = this.group.rank;
+      // 1. Every rank's pieces' gradients, in rank order, then the rank-order sum of this rank's range.
+      let at = 0;
+      for (const own of pieces)
+        for (const p of own) {
+          this.sendGrads.set(grads[p.tensor].subarray(p.begin, p.end), at);
+          at += p.end - p.begin;
+        }
+      const nonFiniteHere = await this.group.native.reduceScatterInRankOrder(this.sendGrads, counts, this.ownReduced, this.reduce === "mean");
+      // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
+      if (policy !== "ignore") {
+        const flags = await this.group.native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max");
+        if (flags[0] !== 0) {
+          if (policy === "skip") return { step: this.steps, skipped: true };
+          throw withCode(
+            new Error("microadam-native/distributed: the reduced gradient holds NaN or Inf (nonFinite 'error'); no rank changed anything"),
+            "ERR_MICROADAM_NON_FINITE",
+          );
+        }
+      }
+      // 3. This rank's pieces; the local optimizer's params are views of the tensors.
+      if (this.local) {
+        this.local.paramGroups.forEach((g, i) => Object.assign(g, hypers[this.localGroupOuter[i]]));
+        const reducedViews: Float32Array[] = [];
+        let from = 0;
+        for (const p of pieces[rank]) {
+          reducedViews.push(this.ownReduced.subarray(from, from + (p.end - p.begin)));
+          from += p.end - p.begin;
+        }
+        this.local.step(reducedViews);
+      }
+      // 4. Every rank's updated ranges to every rank.
+      at = 0;
+      for (const p of pieces[rank]) {
+        this.ownParams.set(this.tensors[p.tensor].subarray(p.begin, p.end), at);
+        at += p.end - p.begin;
+      }
+      await this.group.native.allGatherV(this.ownParams, this.gatheredParams, counts);
+      at = 0;
+      for (const own of pieces)
+        for (const p of own) {
+          this.tensors[p.tensor].set(this.gatheredParams.subarray(at, at + (p.end - p.begin)), p.begin);
+          at += p.end - p.begin;
+        }
+      this.steps++;
+      return { step: this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Frees this rank's state. */
+  dispose(): void {
+    this.disposedFlag = true;
+    this.local?.dispose();
+  }
+
+  /** @internal */
+  hyperOf(outer: number): ResolvedHyper {
+    const { lr, beta1, beta2, eps, weightDecay, alpha } = this.paramGroups[outer];
+    return { lr, beta1, beta2, eps, weightDecay, alpha };
+  }
+
+  /** @internal for checkpoints: mark the optimizer busy around other collectives. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposedFlag) throw distributedError("the optimizer was disposed");
+    if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** @internal */
+  setStepCount(steps: number): void {
+    this.steps = steps;
+  }
+
+  /** A description of what must agree between ranks: sizes, groups, options. */
+  describe(): string {
+    return JSON.stringify({
+      numels: this.tensors.map((t) => t.length),
+      groups: this.paramGroups.map((g) => g.params.length),
+      hyper: this.paramGroups.map((_, i) => this.hyperOf(i)),
+      layout: this.layout,
+      nonFinite: this.nonFinite,
+      reduce: this.reduce,
+    });
+  }
+
+  private async checkAgreement(): Promise<void> {
+    const description = this.describe();
+    const [a, b] = fingerprint(description);
+    const mine = Int32Array.of(this.tensors.length, a, b);
+    const all = new Int32Array(3 * this.group.size);
+    await this.group.native.allGatherV(mine, all, new Array(this.group.size).fill(3));
+    const differing: number[] = [];
+    for (let r = 0; r < this.group.size; r++) if (all[3 * r] !== all[0] || all[3 * r + 1] !== all[1] || all[3 * r + 2] !== all[2]) differing.push(r);
+    if (differing.length > 0)
+      throw distributedError(
+        `the ranks disagree on the tensors or options: rank${differing.length > 1 ? "s" : ""} ${differing.join(", ")} ` +
+          `differ from rank 0 (tensor counts by rank: ${Array.from({ length: this.group.size }, (_, r) => all[3 * r]).join(", ")}). ` +
+          `This rank (${this.group.rank}) has ${description}`,
+        "ERR_MICROADAM_DISTRIBUTED_MISMATCH",
+      );
+  }
+
+  private checkGrads(grads: unknown): asserts grads is Float32Array[] {
+    if (!Array.isArray(grads) || grads.length !== this.tensors.length)
+      throw typeError("grads", `an array of ${this.tensors.length} Float32Arrays (one per parameter)`, grads);
+    grads.forEach((g, i) => {
+      if (!(g instanceof Float32Array)) throw typeError(`grads[${i}]`, "a Float32Array", g);
+      if (g.length !== this.tensors[i].length) throw rangeError(`grads[${i}]`, `a Float32Array of length ${this.tensors[i].length}`, g);
+    });
+  }
+}
+
+/** params as groups of distinct, non-empty Float32Arrays; errors name the entry as written. */
+function normalizeGroups(params: unknown): { given: Record<string, unknown>; params: Float32Array[] }[] {
+  if (!Array.isArray(params) || params.length === 0) throw typeError("params", "a non-empty array of Float32Arrays or of param groups", params);
+  const seen = new Set<ArrayBufferLike>();
+  const ranges: [ArrayBufferLike, number, number, string][] = [];
+  const tensor = (value: unknown, name: string): Float32Array => {
+    if (!(value instanceof Float32Array)) throw typeError(name, "a Float32Array (the distributed optimizer takes float32 params)", value);
+    if (value.length === 0) throw rangeError(name, "a tensor of at least 1 element", value);
+    for (const [buffer, begin, end, other] of ranges)
+      if (buffer === value.buffer && value.byteOffset < end && begin < value.byteOffset + value.byteLength)
+        throw rangeError(name, `a tensor whose memory does not overlap ${other}`, value);
+    ranges.push([value.buffer, value.byteOffset, value.byteOffset + value.byteLength, name]);
+    seen.add(value.buffer);
+    return value;
+  };
+  const isGroup = (v: unknown): v is Record<string, unknown> => isPlainObject(v) && "params" in v;
+  if (!isGroup(params[0])) return [{ given: {}, params: params.map((t, i) => tensor(t, `params[${i}]`)) }];
+  return params.map((g, i) => {
+    if (!isGroup(g)) throw typeError(`params[${i}]`, "a param group { params: [Float32Arrays], ...hyperparameters }", g);
+    rejectUnknownKeys(g, `params[${i}]`, ["params", ...HYPER_FIELDS]);
+    if (!Array.isArray(g.params) || g.params.length === 0) throw typeError(`params[${i}].params`, "a non-empty array of Float32Arrays", g.params);
+    const given = Object.fromEntries(Object.entries(g).filter(([k, v]) => v !== undefined && k !== "params"));
+    return { given, params: (g.params as unknown[]).map((t, k) => tensor(t, `params[${i}].params[${k}]`)) };
+  });
+}
