@@ -59,12 +59,12 @@ function decodeState(s: RankState): MicroAdamSnapshot {
 }
 
 /** The single-process run: MicroAdam on the reduced gradient, computed here independently. */
-function reference(gradOf: (step: number, t: number) => Float32Array) {
+function reference(gradOf: (step: number, t: number) => Float32Array, steps: number = scenario.STEPS) {
   const params: Float32Array[] = scenario.initialParams();
   const opt = new MicroAdam(scenario.paramGroups(params), scenario.OPTIONS);
   const order: number[] = scenario.GROUPS.flatMap((g: { tensors: number[] }) => g.tensors);
   const results = [];
-  for (let step = 0; step < scenario.STEPS; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
+  for (let step = 0; step < steps; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
   const snapshots = opt.states.map((s) => s.snapshot());
   opt.dispose();
   return { params: order.map((t) => params[t]), snapshots, results };
@@ -189,5 +189,106 @@ describe("partition and snapshot slices (no MPI)", () => {
     expect(joinSnapshots(slices, cuts.slice(1).map((end, i) => end - cuts[i]), layout)).toEqual(whole);
     expect(() => sliceSnapshot(whole, n, 100, 512, layout)).toThrow(/multiples of topkBlockSize/);
     opt.dispose();
+  });
+});
+
+interface CheckpointRank {
+  rank: number;
+  size: number;
+  stepCount: number;
+  params: string[];
+  pieces: { tensor: number; begin: number; end: number }[];
+  states: RankState[];
+}
+
+/** mpirun of checkpoint-worker.js: load <dir> if saved, steps [from, to), save; every rank's result. */
+async function checkpointRun(size: number, dir: string, from: number, to: number): Promise<CheckpointRank[]> {
+  const out = path.join(dir, `result-${size}-${to}`);
+  expectSuccess(await mpirun(size, path.join(root, "test", "distributed", "checkpoint-worker.js"), [dir, String(from), String(to), out]));
+  return Array.from({ length: size }, (_, r) => JSON.parse(fs.readFileSync(`${out}.rank-${r}`, "utf8")) as CheckpointRank);
+}
+
+/** Every rank's params and pieces' states against a single-process run of `steps` steps of the 'sum' scenario. */
+function expectCheckpointRanksMatch(ranks: CheckpointRank[], steps: number): void {
+  const ref = reference(exactSum, steps);
+  for (const rank of ranks) {
+    expect(rank.stepCount).toBe(steps);
+    rank.params.forEach((p, t) => {
+      if (Buffer.compare(Buffer.from(p, "base64"), Buffer.from(ref.params[t].buffer)) !== 0)
+        throw new Error(`rank ${rank.rank} of ${rank.size} after ${steps} steps: params of tensor ${t} differ from the single process`);
+    });
+    rank.pieces.forEach((piece, i) => {
+      const expected = sliceSnapshot(ref.snapshots[piece.tensor], scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
+      expect({ rank: rank.rank, piece, state: decodeState(rank.states[i]) }).toEqual({ rank: rank.rank, piece, state: expected });
+    });
+  }
+}
+
+/** What each rank printed ("rank <r>: <outcome>"), by rank. */
+function outcomes(stdout: string): Map<number, string> {
+  const map = new Map<number, string>();
+  for (const match of stdout.matchAll(/^rank (\d+): (.*)$/gm)) map.set(Number(match[1]), match[2]);
+  return map;
+}
+
+const faultWorker = path.join(root, "test", "distributed", "fault-worker.js");
+
+withMpi("sharded checkpoints (mpirun, loopback)", () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-sharded-"))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("saved at 4 ranks, resumed at 2, then 3, then 1: params and states equal a single process at every stage", async () => {
+    await checkpointRun(4, dir, 0, 3);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"))).toMatchObject({ worldSize: 4, step: 3 });
+    await checkpointRun(2, dir, 3, 5);
+    expectCheckpointRanksMatch(await checkpointRun(3, dir, 5, 7), 7);
+    // The earlier saves' shard files are gone once a later manifest names others.
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith(".ckpt")).sort()).toEqual(["shard-0-of-3.step-7.ckpt", "shard-1-of-3.step-7.ckpt", "shard-2-of-3.step-7.ckpt"]);
+    expectCheckpointRanksMatch(await checkpointRun(1, dir, 7, 8), 8);
+  });
+
+  test("a rank killed before a save: the others fail within the timeout, the previous checkpoint stays whole, and training resumes from it bit-identically", async () => {
+    await checkpointRun(2, dir, 0, 3);
+    const manifest = fs.readFileSync(path.join(dir, "manifest.json"), "utf8");
+    const run = await mpirun(3, faultWorker, ["die-in-save", dir], { env: { FAULT_TIMEOUT: "3" }, mpiArgs: ["--enable-recovery"], timeoutMs: 60_000 });
+    const said = outcomes(run.stdout);
+    expect(said.has(1)).toBe(false); // killed
+    for (const r of [0, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_DISTRIBUTED_TIMEOUT .*did not complete within 3 s/);
+    expect(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")).toBe(manifest);
+    expectCheckpointRanksMatch(await checkpointRun(3, dir, 3, 7), 7);
+  });
+});
+
+withMpi("faults (mpirun, loopback)", () => {
+  test("a tensor list that differs between ranks: every rank refuses to create the optimizer, naming the rank that differs", async () => {
+    const run = await mpirun(3, faultWorker, ["mismatch"]);
+    expectSuccess(run);
+    const said = outcomes(run.stdout);
+    for (const r of [0, 1, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_DISTRIBUTED_MISMATCH .*rank 1 differ from rank 0 \(tensor counts by rank: 5, 6, 5\)/);
+  });
+
+  test("a sharded checkpoint of other tensors: every rank refuses it", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-sharded-"));
+    try {
+      await checkpointRun(2, dir, 0, 1);
+      const run = await mpirun(3, faultWorker, ["wrong-load", dir]);
+      expectSuccess(run);
+      const said = outcomes(run.stdout);
+      for (const r of [0, 1, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_CHECKPOINT_MISMATCH .*tensor sizes are \[5000,300,12289,199,2048\] but this optimizer's are \[5000,300,199,2048\]/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a rank killed mid-training: with --enable-recovery the others fail with a timeout error; without it mpirun ends them at once, naming the dead rank", async () => {
+    const recovering = await mpirun(3, faultWorker, ["die"], { env: { FAULT_TIMEOUT: "3" }, mpiArgs: ["--enable-recovery"], timeoutMs: 60_000 });
+    const said = outcomes(recovering.stdout);
+    expect(said.has(1)).toBe(false);
+    for (const r of [0, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_DISTRIBUTED_TIMEOUT reduce-scatter|^ERR_MICROADAM_DISTRIBUTED_TIMEOUT .*did not complete within 3 s/);
+    const plain = await mpirun(3, faultWorker, ["die"], { env: { FAULT_TIMEOUT: "60" }, timeoutMs: 60_000 });
+    expect(plain.code).not.toBe(0);
+    expect(plain.wallMs).toBeLessThan(30_000); // not the collective timeout: mpirun ended the job
+    expect(plain.stderr + plain.stdout).toMatch(/rank 1 .*exited on signal 9/);
   });
 });

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <future>
 #include <memory>
+#include <sstream>
 
 namespace microadam::distributed {
 
@@ -167,8 +168,10 @@ void MpiGroup::wait(void* requestPointer, const char* what) {
     if (done) return;
     if (Clock::now() > deadline) {
       // The request cannot be completed or freed safely (its peer is gone): the group is left broken.
-      broken_ = std::string(what) + " did not complete within " + std::to_string(timeoutSeconds_.load()) +
-                " s (a rank died, hung, or called a different collective)";
+      std::ostringstream text;
+      text << what << " did not complete within " << timeoutSeconds_.load()
+           << " s (a rank died, hung, or called a different collective); the process group is unusable now";
+      broken_ = text.str();
       throw CollectiveTimeout(broken_);
     }
     if (polls < 64) {

@@ -14,6 +14,7 @@ import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOne
 import { partition, stateBytesOf, type Partition, type Piece } from "./partition";
 import type { ProcessGroup } from "./process-group";
 import { ProcessGroup as ProcessGroupClass } from "./process-group";
+import { loadSharded, saveSharded } from "./sharded-checkpoint";
 
 /** A group of float32 tensors sharing hyperparameters. */
 export interface ShardedParamGroup {
@@ -288,6 +289,22 @@ export class ShardedMicroAdam {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * Saves a sharded checkpoint into `directory` (every rank calls it; a shared filesystem when the
+   * ranks are on several machines): this rank's shard, then rank 0's manifest, each atomic.
+   */
+  save(directory: string): Promise<void> {
+    return this.exclusive(() => saveSharded(this, directory));
+  }
+
+  /**
+   * Loads a sharded checkpoint saved at any world size (every rank calls it): all ranks load, or
+   * none changes anything and all throw.
+   */
+  load(directory: string): Promise<void> {
+    return this.exclusive(() => loadSharded(this, directory));
   }
 
   /** Frees this rank's state. */

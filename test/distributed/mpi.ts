@@ -25,8 +25,13 @@ export interface MpiRun {
 }
 
 /** Runs `node <script> ...args` on `ranks` processes (loopback, oversubscribed: CI has 2 cores). */
-export function mpirun(ranks: number, script: string, args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<MpiRun> {
-  const mpiArgs = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", String(ranks)];
+export function mpirun(
+  ranks: number,
+  script: string,
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string>; mpiArgs?: string[] } = {},
+): Promise<MpiRun> {
+  const mpiArgs = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", ...(options.mpiArgs ?? []), "-np", String(ranks)];
   for (const key of Object.keys(options.env ?? {})) mpiArgs.push("-x", key);
   const started = Date.now();
   return new Promise((resolve) => {
