@@ -191,28 +191,57 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   });
 }
 
+// (tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): the cuts of
+// MpiGroup::TensorCuts; every tensor is kept alive by the operation.
+MpiGroup::TensorCuts tensorCuts(const Napi::CallbackInfo& info, Operation& op) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "Expected an array of Float32Arrays for tensors");
+  Napi::Array tensors = info[0].As<Napi::Array>();
+  MpiGroup::TensorCuts cuts;
+  for (uint32_t t = 0; t < tensors.Length(); t++) {
+    Napi::Value value = tensors.Get(t);
+    Buffer b = typedArray(value, "tensors[i]");
+    if (b.type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected Float32Arrays in tensors");
+    cuts.tensors.push_back(static_cast<float*>(b.data));
+    cuts.lengths.push_back(b.length);
+    keep(op, value);
+  }
+  for (int i : {1, 2}) {
+    Buffer b = typedArray(info[i], i == 1 ? "counts" : "offsets");
+    if (b.type != ElementType::Int32) throw Napi::TypeError::New(env, "Expected Int32Arrays for counts and offsets");
+    const int* data = static_cast<const int*>(b.data);
+    (i == 1 ? cuts.counts : cuts.offsets).assign(data, data + b.length);
+  }
+  MpiGroup::current()->checkCuts(cuts);  // before anything is queued: a bad cut throws here
+  return cuts;
+}
+
 Napi::Value ReduceScatterInRankOrder(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    Buffer send = typedArray(info[0], "send");
-    std::vector<int64_t> sendCounts = counts(info[1], "sendCounts");
-    Buffer out = typedArray(info[2], "out");
-    bool mean = info[3].ToBoolean();
-    if (send.type != ElementType::Float32 || out.type != ElementType::Float32)
-      throw Napi::TypeError::New(env, "Expected Float32Arrays for send and out");
-    int64_t total = 0;
-    for (int64_t c : sendCounts) total += c;
-    if (total != send.length)
-      throw Napi::RangeError::New(env, "sendCounts add up to " + std::to_string(total) + " but send has " + std::to_string(send.length));
+    requireGroup();
     auto op = std::make_unique<Operation>(env);
-    keep(*op, info[0]);
-    keep(*op, info[2]);
+    MpiGroup::TensorCuts cuts = tensorCuts(info, *op);
+    Buffer out = typedArray(info[3], "out");
+    if (out.type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected a Float32Array for out");
+    bool mean = info[4].ToBoolean();
+    keep(*op, info[3]);
     auto nonFinite = std::make_shared<bool>(false);
-    op->work = [send, sendCounts, out, mean, nonFinite] {
-      *nonFinite = MpiGroup::current()->reduceScatterInRankOrder(static_cast<const float*>(send.data), sendCounts,
-                                                                   static_cast<float*>(out.data), out.length, mean);
+    op->work = [cuts = std::move(cuts), out, mean, nonFinite] {
+      *nonFinite = MpiGroup::current()->reduceScatterInRankOrder(cuts, static_cast<float*>(out.data), out.length, mean);
     };
     op->result = [nonFinite](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *nonFinite); };
+    return enqueue(env, std::move(op));
+  });
+}
+
+Napi::Value AllGatherInPlace(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    requireGroup();
+    auto op = std::make_unique<Operation>(env);
+    MpiGroup::TensorCuts cuts = tensorCuts(info, *op);
+    op->work = [cuts = std::move(cuts)] { MpiGroup::current()->allGatherInPlace(cuts); };
     return enqueue(env, std::move(op));
   });
 }
@@ -310,6 +339,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   std::atexit(finalizeAtExit);
   exports.Set("init", Napi::Function::New(env, Init));
   exports.Set("reduceScatterInRankOrder", Napi::Function::New(env, ReduceScatterInRankOrder));
+  exports.Set("allGatherInPlace", Napi::Function::New(env, AllGatherInPlace));
   exports.Set("allGatherV", Napi::Function::New(env, AllGatherV));
   exports.Set("allReduce", Napi::Function::New(env, AllReduce));
   exports.Set("broadcast", Napi::Function::New(env, Broadcast));

@@ -155,19 +155,20 @@ void MpiGroup::requireUsable(const char* what) const {
     throw CollectiveError(std::string(what) + ": the process group is unusable after an earlier failure (" + broken_ + ")");
 }
 
-// MPI_Test in a loop until done or the deadline: every collective is nonblocking underneath, so a
-// peer that died (or never calls it) costs at most the timeout. The loop yields, then sleeps,
-// since several ranks may share few cores (this polling is what drives Open MPI's progress).
-void MpiGroup::wait(void* requestPointer, const char* what) {
-  auto* request = static_cast<MPI_Request*>(requestPointer);
+// MPI_Testall in a loop until done or the deadline: every collective is nonblocking underneath,
+// so a peer that died (or never calls it) costs at most the timeout. The loop yields, then
+// sleeps, since several ranks may share few cores (this polling is what drives Open MPI's
+// progress of nonblocking collectives).
+void MpiGroup::waitAll(void* requestArray, int count, const char* what) {
+  auto* requests = static_cast<MPI_Request*>(requestArray);
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::duration<double>(timeoutSeconds_.load());
   for (unsigned polls = 0;; polls++) {
     int done = 0;
-    check(MPI_Test(request, &done, MPI_STATUS_IGNORE), what);
+    check(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), what);
     if (done) return;
     if (Clock::now() > deadline) {
-      // The request cannot be completed or freed safely (its peer is gone): the group is left broken.
+      // The requests cannot be completed or freed safely (a peer is gone): the group is left broken.
       std::ostringstream text;
       text << what << " did not complete within " << timeoutSeconds_.load()
            << " s (a rank died, hung, or called a different collective); the process group is unusable now";
@@ -181,6 +182,8 @@ void MpiGroup::wait(void* requestPointer, const char* what) {
     }
   }
 }
+
+void MpiGroup::wait(void* request, const char* what) { waitAll(request, 1, what); }
 
 std::vector<int> MpiGroup::intCounts(const std::vector<int64_t>& counts, const char* what) const {
   if (counts.size() != static_cast<size_t>(info_.size))
@@ -207,36 +210,78 @@ static std::vector<int> displacements(const std::vector<int>& counts, const char
   return result;
 }
 
-bool MpiGroup::reduceScatterInRankOrder(const float* send, const std::vector<int64_t>& sendCounts, float* out,
-                                        int64_t recvCount, bool mean) {
+void MpiGroup::checkCuts(const TensorCuts& cuts) const {
+  const size_t size = static_cast<size_t>(info_.size);
+  const size_t count = cuts.tensors.size();
+  if (cuts.lengths.size() != count || cuts.counts.size() != count * size || cuts.offsets.size() != count * size)
+    throw ArgumentError("expected " + std::to_string(size) + " counts and offsets per tensor");
+  int64_t own = 0;
+  for (size_t t = 0; t < count; t++) {
+    for (size_t r = 0; r < size; r++) {
+      int64_t c = cuts.counts[t * size + r], o = cuts.offsets[t * size + r];
+      if (c < 0 || o < 0 || o + c > cuts.lengths[t])
+        throw ArgumentError("the range of rank " + std::to_string(r) + " in tensor " + std::to_string(t) + " is outside its " +
+                            std::to_string(cuts.lengths[t]) + " elements");
+    }
+    own += cuts.counts[t * size + info_.rank];
+  }
+  if (own * static_cast<int64_t>(size) > INT_MAX)
+    throw ArgumentError("this rank's range (" + std::to_string(own) + " elements) times the world size exceeds one MPI call's count");
+}
+
+bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean) {
   const char* what = "reduce-scatter (MPI_Ialltoallv)";
   requireUsable(what);
+  checkCuts(grads);
   const int size = info_.size;
-  std::vector<int> counts = intCounts(sendCounts, what);
-  std::vector<int> sendOffsets = displacements(counts, what);
-  if (recvCount < 0 || recvCount > INT_MAX || recvCount * size > INT_MAX)
-    throw ArgumentError(std::string(what) + ": " + std::to_string(recvCount) + " elements per rank is too many for one call");
-  scratch_.resize(static_cast<size_t>(recvCount) * size);
-  std::vector<int> recvCounts(size, static_cast<int>(recvCount));
-  std::vector<int> recvOffsets(size);
-  for (int r = 0; r < size; r++) recvOffsets[r] = static_cast<int>(recvCount * r);
-  MPI_Request request;
-  check(MPI_Ialltoallv(send, counts.data(), sendOffsets.data(), MPI_FLOAT, scratch_.data(), recvCounts.data(),
-                       recvOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD, &request),
-        what);
-  wait(&request, what);
+  const size_t count = grads.tensors.size();
+  int64_t own = 0;
+  for (size_t t = 0; t < count; t++) own += grads.counts[t * size + info_.rank];
+  if (own != outLength)
+    throw ArgumentError(std::string(what) + ": out has " + std::to_string(outLength) + " elements, this rank's ranges " + std::to_string(own));
+  scratch_.resize(static_cast<size_t>(own) * size);
+  // Rank r's values of this rank's range of tensor t go to scratch[r·own + (offset of t's range in out)].
+  std::vector<MPI_Request> requests(count, MPI_REQUEST_NULL);
+  std::vector<int> recvCounts(size), recvOffsets(size);
+  int64_t at = 0;
+  for (size_t t = 0; t < count; t++) {
+    const int mine = grads.counts[t * size + info_.rank];
+    for (int r = 0; r < size; r++) {
+      recvCounts[r] = mine;
+      recvOffsets[r] = static_cast<int>(r * own + at);
+    }
+    check(MPI_Ialltoallv(grads.tensors[t], &grads.counts[t * size], &grads.offsets[t * size], MPI_FLOAT, scratch_.data(),
+                         recvCounts.data(), recvOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD, &requests[t]),
+          what);
+    at += mine;
+  }
+  waitAll(requests.data(), static_cast<int>(count), what);
   // The sum in rank order, one float32 rounding per addition (built with -ffp-contract=off and
   // without fast-math, like the engine): the same bits as the test's Math.fround reference.
   const float divisor = static_cast<float>(size);
   bool nonFinite = false;
-  for (int64_t i = 0; i < recvCount; i++) {
+  for (int64_t i = 0; i < own; i++) {
     float sum = scratch_[i];
-    for (int r = 1; r < size; r++) sum = sum + scratch_[static_cast<size_t>(r) * recvCount + i];
+    for (int r = 1; r < size; r++) sum = sum + scratch_[static_cast<size_t>(r) * own + i];
     if (mean) sum = sum / divisor;
     out[i] = sum;
     nonFinite |= !std::isfinite(sum);
   }
   return nonFinite;
+}
+
+void MpiGroup::allGatherInPlace(const TensorCuts& params) {
+  const char* what = "all-gather (MPI_Iallgatherv)";
+  requireUsable(what);
+  checkCuts(params);
+  const int size = info_.size;
+  const size_t count = params.tensors.size();
+  std::vector<MPI_Request> requests(count, MPI_REQUEST_NULL);
+  for (size_t t = 0; t < count; t++)
+    check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params.tensors[t], &params.counts[t * size], &params.offsets[t * size],
+                          MPI_FLOAT, MPI_COMM_WORLD, &requests[t]),
+          what);
+  waitAll(requests.data(), static_cast<int>(count), what);
 }
 
 void MpiGroup::allGatherV(const void* send, int64_t sendCount, void* recv, const std::vector<int64_t>& counts,

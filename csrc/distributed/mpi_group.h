@@ -58,12 +58,27 @@ class MpiGroup {
 
   // The collectives below run on the communication thread only (inside a posted task).
 
-  // Every rank sends sendCounts[r] elements (consecutive in `send`, rank order) to rank r and
-  // receives recvCount elements from every rank; out[i] = (((x_0[i] + x_1[i]) + x_2[i]) + ...)
-  // in float32, in rank order, then divided by the world size when `mean`. Returns whether any
-  // out[i] is NaN or ±Inf.
-  bool reduceScatterInRankOrder(const float* send, const std::vector<int64_t>& sendCounts, float* out,
-                                int64_t recvCount, bool mean);
+  // The tensors as every rank cuts them: for tensor t and rank r, rank r owns elements
+  // [offsets[t*size + r], offsets[t*size + r] + counts[t*size + r]) of tensor t (a count of 0:
+  // nothing). The same on every rank.
+  struct TensorCuts {
+    std::vector<float*> tensors;
+    std::vector<int64_t> lengths;
+    std::vector<int> counts;
+    std::vector<int> offsets;
+  };
+  // Checks the cuts (every range inside its tensor, counts per rank within int): ArgumentError.
+  void checkCuts(const TensorCuts& cuts) const;
+
+  // For every tensor, this rank receives every rank's values of its own range (one
+  // MPI_Ialltoallv per tensor, straight from the tensors: nothing is packed), then
+  // out[i] = (((x_0[i] + x_1[i]) + x_2[i]) + ...) in float32, in rank order, ÷ the world size
+  // when `mean`. out holds this rank's ranges, tensor after tensor. Returns whether any out[i]
+  // is NaN or ±Inf.
+  bool reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean);
+  // Every rank's own ranges of every tensor to every rank, in place (MPI_Iallgatherv with
+  // MPI_IN_PLACE, one per tensor).
+  void allGatherInPlace(const TensorCuts& params);
   // recv gets every rank's `send` (counts[r] elements from rank r) in rank order.
   void allGatherV(const void* send, int64_t sendCount, void* recv, const std::vector<int64_t>& counts,
                   ElementType type);
@@ -82,6 +97,7 @@ class MpiGroup {
   void initOnThread();
   void check(int rc, const char* what);
   void wait(void* request, const char* what);  // MPI_Request*
+  void waitAll(void* requests, int count, const char* what);  // an array of MPI_Request
   void requireUsable(const char* what) const;
   std::vector<int> intCounts(const std::vector<int64_t>& counts, const char* what) const;
 
@@ -89,7 +105,7 @@ class MpiGroup {
   std::atomic<double> timeoutSeconds_;
   std::string broken_;  // why the group is unusable ("" while it is usable); the thread's own
   std::atomic<bool> finalized_{false};
-  std::vector<float> scratch_;  // the reduce's receive buffer, kept between steps
+  std::vector<float> scratch_;  // the reduce's receive buffer (world size × own range), kept between steps
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -18,8 +18,14 @@ export type CollectiveArray = Uint8Array | Int32Array | Float32Array | Float64Ar
 export interface DistributedBinding {
   /** MPI_Init_thread on the communication thread (first call), or a new timeout (later calls). */
   init(timeoutSeconds: number): NativeGroupInfo;
-  /** Rank-order sum (÷ world size when mean) of what every rank sent this rank; resolves true when any result is not finite. */
-  reduceScatterInRankOrder(send: Float32Array, sendCounts: number[], out: Float32Array, mean: boolean): Promise<boolean>;
+  /**
+   * For tensor t, rank r owns [offsets[t·size + r], + counts[t·size + r]). `out` gets this rank's
+   * ranges (tensor after tensor): the rank-order float32 sum of every rank's values (÷ world size
+   * when mean). Resolves true when any result is not finite.
+   */
+  reduceScatterInRankOrder(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean): Promise<boolean>;
+  /** Every rank's own ranges (as above) of every tensor to every rank, in place. */
+  allGatherInPlace(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): Promise<void>;
   allGatherV<T extends CollectiveArray>(send: T, recv: T, counts: number[]): Promise<void>;
   allReduce<T extends Int32Array | Float64Array>(values: T, op: "max" | "min" | "sum"): Promise<T>;
   broadcast(buffer: CollectiveArray, root: number): Promise<void>;

@@ -91,10 +91,11 @@ export class ShardedMicroAdam {
   /** The local MicroAdam over this rank's pieces (undefined when it has none), and its groups' outer index. */
   private readonly local?: MicroAdam;
   private readonly localGroupOuter: number[];
+  /** This rank's reduced gradient (its pieces, tensor after tensor). */
   private readonly ownReduced: Float32Array;
-  private readonly sendGrads: Float32Array;
-  private readonly gatheredParams: Float32Array;
-  private readonly ownParams: Float32Array;
+  /** For tensor t and rank r: r's piece of t is [cutOffsets[t·size + r], + cutCounts[t·size + r]). */
+  private readonly cutCounts: Int32Array;
+  private readonly cutOffsets: Int32Array;
   private steps = 0;
   private busy = false;
   private disposedFlag = false;
@@ -131,11 +132,17 @@ export class ShardedMicroAdam {
     );
     const own = this.partition.pieces[group.rank];
     this.localGroupOuter = [];
-    const total = this.numel;
-    this.sendGrads = new Float32Array(total);
-    this.gatheredParams = new Float32Array(total);
     this.ownReduced = new Float32Array(this.partition.counts[group.rank]);
-    this.ownParams = new Float32Array(this.partition.counts[group.rank]);
+    this.cutCounts = new Int32Array(this.tensors.length * group.size);
+    this.cutOffsets = new Int32Array(this.tensors.length * group.size);
+    this.partition.pieces.forEach((pieces, r) =>
+      pieces.forEach((p) => {
+        if (p.end - p.begin > 2 ** 31 - 1 || p.begin > 2 ** 31 - 1)
+          throw rangeError(`params (tensor ${p.tensor})`, "tensors of at most 2^31 - 1 elements (one MPI count)", this.tensors[p.tensor]);
+        this.cutCounts[p.tensor * group.size + r] = p.end - p.begin;
+        this.cutOffsets[p.tensor * group.size + r] = p.begin;
+      }),
+    );
     if (own.length > 0) {
       // One local group per outer group with pieces here, so per-group lr changes reach them.
       const localGroups: { params: Float32Array[]; lr: number }[] = [];
@@ -202,9 +209,12 @@ export class ShardedMicroAdam {
     return this.tensors.reduce((sum, t) => sum + stateBytesOf(t.length, this.layout), 0);
   }
 
-  /** Bytes of the step's buffers on this rank (gradient send buffer, gathered params, own range twice), beside the state. */
+  /**
+   * Bytes of the step's buffers on this rank, beside the state: every rank's values of this
+   * rank's range (world size × range, the reduce's receive buffer, native) and the reduced range.
+   */
   get bufferBytes(): number {
-    return 4 * (this.sendGrads.length + this.gatheredParams.length + this.ownReduced.length + this.ownParams.length);
+    return 4 * (this.group.size + 1) * this.ownReduced.length;
   }
 
   /** The local optimizer over this rank's pieces (undefined when it has none). @internal for checkpoints and tests. */
@@ -239,16 +249,10 @@ export class ShardedMicroAdam {
     const hypers = this.paramGroups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `paramGroups[${i}]`));
     this.busy = true;
     try {
-      const { pieces, counts } = this.partition;
+      const { pieces } = this.partition;
       const rank = this.group.rank;
-      // 1. Every rank's pieces' gradients, in rank order, then the rank-order sum of this rank's range.
-      let at = 0;
-      for (const own of pieces)
-        for (const p of own) {
-          this.sendGrads.set(grads[p.tensor].subarray(p.begin, p.end), at);
-          at += p.end - p.begin;
-        }
-      const nonFiniteHere = await this.group.native.reduceScatterInRankOrder(this.sendGrads, counts, this.ownReduced, this.reduce === "mean");
+      // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
+      const nonFiniteHere = await this.group.native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
       // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
       if (policy !== "ignore") {
         const flags = await this.group.native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max");
@@ -271,19 +275,8 @@ export class ShardedMicroAdam {
         }
         this.local.step(reducedViews);
       }
-      // 4. Every rank's updated ranges to every rank.
-      at = 0;
-      for (const p of pieces[rank]) {
-        this.ownParams.set(this.tensors[p.tensor].subarray(p.begin, p.end), at);
-        at += p.end - p.begin;
-      }
-      await this.group.native.allGatherV(this.ownParams, this.gatheredParams, counts);
-      at = 0;
-      for (const own of pieces)
-        for (const p of own) {
-          this.tensors[p.tensor].set(this.gatheredParams.subarray(at, at + (p.end - p.begin)), p.begin);
-          at += p.end - p.begin;
-        }
+      // 4. Every rank's updated ranges to every rank, in place in the params.
+      await this.group.native.allGatherInPlace(this.tensors, this.cutCounts, this.cutOffsets);
       this.steps++;
       return { step: this.steps, skipped: false };
     } finally {
