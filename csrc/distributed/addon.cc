@@ -116,6 +116,18 @@ Napi::Value enqueue(Napi::Env env, std::unique_ptr<Operation> op) {
   return promise;
 }
 
+// Runs the operation on the communication thread and waits for it on the JS thread (the Sync
+// forms, for hosts whose step is synchronous, such as a tfjs optimizer's applyGradients).
+Napi::Value runNow(Napi::Env env, std::unique_ptr<Operation> op) {
+  requireGroup().runAndWait(op->work);  // an exception propagates to guarded()
+  return op->result ? op->result(env) : env.Undefined();
+}
+
+template <bool Sync>
+Napi::Value finish(Napi::Env env, std::unique_ptr<Operation> op) {
+  return Sync ? runNow(env, std::move(op)) : enqueue(env, std::move(op));
+}
+
 template <typename Fn>
 Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
   try {
@@ -216,6 +228,7 @@ MpiGroup::TensorCuts tensorCuts(const Napi::CallbackInfo& info, Operation& op) {
   return cuts;
 }
 
+template <bool Sync>
 Napi::Value ReduceScatterInRankOrder(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -231,10 +244,11 @@ Napi::Value ReduceScatterInRankOrder(const Napi::CallbackInfo& info) {
       *nonFinite = MpiGroup::current()->reduceScatterInRankOrder(cuts, static_cast<float*>(out.data), out.length, mean);
     };
     op->result = [nonFinite](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *nonFinite); };
-    return enqueue(env, std::move(op));
+    return finish<Sync>(env, std::move(op));
   });
 }
 
+template <bool Sync>
 Napi::Value AllGatherInPlace(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -242,7 +256,7 @@ Napi::Value AllGatherInPlace(const Napi::CallbackInfo& info) {
     auto op = std::make_unique<Operation>(env);
     MpiGroup::TensorCuts cuts = tensorCuts(info, *op);
     op->work = [cuts = std::move(cuts)] { MpiGroup::current()->allGatherInPlace(cuts); };
-    return enqueue(env, std::move(op));
+    return finish<Sync>(env, std::move(op));
   });
 }
 
@@ -265,6 +279,7 @@ Napi::Value AllGatherV(const Napi::CallbackInfo& info) {
   });
 }
 
+template <bool Sync>
 Napi::Value AllReduce(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -290,10 +305,11 @@ Napi::Value AllReduce(const Napi::CallbackInfo& info) {
     op->work = [send, recv, reduce] { MpiGroup::current()->allReduce(send.data, recv.data, send.length, send.type, reduce); };
     Operation* raw = op.get();
     op->result = [raw](Napi::Env) -> Napi::Value { return raw->keepAlive[1].Value(); };
-    return enqueue(env, std::move(op));
+    return finish<Sync>(env, std::move(op));
   });
 }
 
+template <bool Sync>
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -303,7 +319,7 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
     auto op = std::make_unique<Operation>(env);
     keep(*op, info[0]);
     op->work = [buffer, root] { MpiGroup::current()->broadcast(buffer.data, buffer.length, buffer.type, root); };
-    return enqueue(env, std::move(op));
+    return finish<Sync>(env, std::move(op));
   });
 }
 
@@ -338,11 +354,15 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([] { finalizeAtExit(); });
   std::atexit(finalizeAtExit);
   exports.Set("init", Napi::Function::New(env, Init));
-  exports.Set("reduceScatterInRankOrder", Napi::Function::New(env, ReduceScatterInRankOrder));
-  exports.Set("allGatherInPlace", Napi::Function::New(env, AllGatherInPlace));
+  exports.Set("reduceScatterInRankOrder", Napi::Function::New(env, ReduceScatterInRankOrder<false>));
+  exports.Set("reduceScatterInRankOrderSync", Napi::Function::New(env, ReduceScatterInRankOrder<true>));
+  exports.Set("allGatherInPlace", Napi::Function::New(env, AllGatherInPlace<false>));
+  exports.Set("allGatherInPlaceSync", Napi::Function::New(env, AllGatherInPlace<true>));
   exports.Set("allGatherV", Napi::Function::New(env, AllGatherV));
-  exports.Set("allReduce", Napi::Function::New(env, AllReduce));
-  exports.Set("broadcast", Napi::Function::New(env, Broadcast));
+  exports.Set("allReduce", Napi::Function::New(env, AllReduce<false>));
+  exports.Set("allReduceSync", Napi::Function::New(env, AllReduce<true>));
+  exports.Set("broadcast", Napi::Function::New(env, Broadcast<false>));
+  exports.Set("broadcastSync", Napi::Function::New(env, Broadcast<true>));
   exports.Set("barrier", Napi::Function::New(env, Barrier));
   exports.Set("finalize", Napi::Function::New(env, Finalize));
   return exports;

@@ -179,6 +179,28 @@ export class ShardedMicroAdam {
     return optimizer;
   }
 
+  /**
+   * create() with the agreement check waited for on the JS thread (for synchronous hosts: the
+   * tfjs optimizer builds its sharded optimizer inside its first applyGradients).
+   */
+  static createSync(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): ShardedMicroAdam {
+    const optimizer = new ShardedMicroAdam(params, options, group);
+    try {
+      const mine = optimizer.agreementKey();
+      const low = group.native.allReduceSync(mine, "min");
+      const high = group.native.allReduceSync(mine, "max");
+      if (low.some((v, i) => v !== high[i]))
+        throw distributedError(
+          `the ranks disagree on the tensors or options (tensor counts from ${low[0]} to ${high[0]}). This rank (${group.rank}) has ${optimizer.describe()}`,
+          "ERR_MICROADAM_DISTRIBUTED_MISMATCH",
+        );
+    } catch (error) {
+      optimizer.dispose();
+      throw error;
+    }
+    return optimizer;
+  }
+
   /** Elements across all tensors. */
   get numel(): number {
     return this.tensors.reduce((a, t) => a + t.length, 0);
@@ -242,46 +264,72 @@ export class ShardedMicroAdam {
    * on every rank with the same result; params are updated in place and are the same on every rank.
    */
   async step(grads: Float32Array[]): Promise<StepResult> {
+    const { policy, hypers } = this.beginStep(grads);
+    try {
+      const native = this.group.native;
+      // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
+      const nonFiniteHere = await native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
+      // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
+      const anyNonFinite = policy !== "ignore" && (await native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max"))[0] !== 0;
+      if (anyNonFinite) return this.nonFiniteResult(policy);
+      this.localStep(hypers); // 3.
+      // 4. Every rank's updated ranges to every rank, in place in the params.
+      await native.allGatherInPlace(this.tensors, this.cutCounts, this.cutOffsets);
+      return { step: ++this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * step() with the collectives waited for on the JS thread: for synchronous hosts (a tfjs
+   * optimizer's applyGradients). It blocks the event loop for the whole step.
+   */
+  stepSync(grads: Float32Array[]): StepResult {
+    const { policy, hypers } = this.beginStep(grads);
+    try {
+      const native = this.group.native;
+      const nonFiniteHere = native.reduceScatterInRankOrderSync(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
+      const anyNonFinite = policy !== "ignore" && native.allReduceSync(Int32Array.of(nonFiniteHere ? 1 : 0), "max")[0] !== 0;
+      if (anyNonFinite) return this.nonFiniteResult(policy);
+      this.localStep(hypers);
+      native.allGatherInPlaceSync(this.tensors, this.cutCounts, this.cutOffsets);
+      return { step: ++this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Checks everything a step needs before any collective, then marks the optimizer busy. */
+  private beginStep(grads: Float32Array[]): { policy: NonFinitePolicy; hypers: ResolvedHyper[] } {
     if (this.disposedFlag) throw distributedError("the optimizer was disposed");
     if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
     this.checkGrads(grads);
     const policy = requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES);
     const hypers = this.paramGroups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `paramGroups[${i}]`));
     this.busy = true;
-    try {
-      const { pieces } = this.partition;
-      const rank = this.group.rank;
-      // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
-      const nonFiniteHere = await this.group.native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
-      // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
-      if (policy !== "ignore") {
-        const flags = await this.group.native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max");
-        if (flags[0] !== 0) {
-          if (policy === "skip") return { step: this.steps, skipped: true };
-          throw withCode(
-            new Error("microadam-native/distributed: the reduced gradient holds NaN or Inf (nonFinite 'error'); no rank changed anything"),
-            "ERR_MICROADAM_NON_FINITE",
-          );
-        }
-      }
-      // 3. This rank's pieces; the local optimizer's params are views of the tensors.
-      if (this.local) {
-        this.local.paramGroups.forEach((g, i) => Object.assign(g, hypers[this.localGroupOuter[i]]));
-        const reducedViews: Float32Array[] = [];
-        let from = 0;
-        for (const p of pieces[rank]) {
-          reducedViews.push(this.ownReduced.subarray(from, from + (p.end - p.begin)));
-          from += p.end - p.begin;
-        }
-        this.local.step(reducedViews);
-      }
-      // 4. Every rank's updated ranges to every rank, in place in the params.
-      await this.group.native.allGatherInPlace(this.tensors, this.cutCounts, this.cutOffsets);
-      this.steps++;
-      return { step: this.steps, skipped: false };
-    } finally {
-      this.busy = false;
+    return { policy, hypers };
+  }
+
+  private nonFiniteResult(policy: NonFinitePolicy): StepResult {
+    if (policy === "skip") return { step: this.steps, skipped: true };
+    throw withCode(
+      new Error("microadam-native/distributed: the reduced gradient holds NaN or Inf (nonFinite 'error'); no rank changed anything"),
+      "ERR_MICROADAM_NON_FINITE",
+    );
+  }
+
+  /** This rank's pieces, stepped by the local MicroAdam (its params are views of the tensors). */
+  private localStep(hypers: ResolvedHyper[]): void {
+    if (!this.local) return;
+    this.local.paramGroups.forEach((g, i) => Object.assign(g, hypers[this.localGroupOuter[i]]));
+    const reducedViews: Float32Array[] = [];
+    let from = 0;
+    for (const p of this.partition.pieces[this.group.rank]) {
+      reducedViews.push(this.ownReduced.subarray(from, from + (p.end - p.begin)));
+      from += p.end - p.begin;
     }
+    this.local.step(reducedViews);
   }
 
   /**
@@ -341,10 +389,15 @@ export class ShardedMicroAdam {
     });
   }
 
+  /** The tensor count and a fingerprint of describe(): equal on every rank when they agree. */
+  private agreementKey(): Int32Array {
+    const [a, b] = fingerprint(this.describe());
+    return Int32Array.of(this.tensors.length, a, b);
+  }
+
   private async checkAgreement(): Promise<void> {
     const description = this.describe();
-    const [a, b] = fingerprint(description);
-    const mine = Int32Array.of(this.tensors.length, a, b);
+    const mine = this.agreementKey();
     const all = new Int32Array(3 * this.group.size);
     await this.group.native.allGatherV(mine, all, new Array(this.group.size).fill(3));
     const differing: number[] = [];
