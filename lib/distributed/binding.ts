@@ -39,7 +39,8 @@ export interface DistributedBinding {
 }
 
 const packageRoot = path.join(__dirname, "..", "..");
-const addonPath = path.join(packageRoot, "build", "distributed", "microadam_distributed.node");
+/** MICROADAM_DISTRIBUTED_ADDON names another build of the addon (and lets tests name a missing one). */
+const addonPath = process.env.MICROADAM_DISTRIBUTED_ADDON || path.join(packageRoot, "build", "distributed", "microadam_distributed.node");
 
 let loaded: DistributedBinding | undefined;
 

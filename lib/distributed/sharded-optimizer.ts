@@ -146,7 +146,6 @@ export class ShardedMicroAdam {
     if (own.length > 0) {
       // One local group per outer group with pieces here, so per-group lr changes reach them.
       const localGroups: { params: Float32Array[]; lr: number }[] = [];
-      let at = 0;
       for (const piece of own) {
         const outer = this.groupOf[piece.tensor];
         if (this.localGroupOuter[this.localGroupOuter.length - 1] !== outer) {
@@ -154,9 +153,7 @@ export class ShardedMicroAdam {
           localGroups.push({ params: [], lr: 0 });
         }
         localGroups[localGroups.length - 1].params.push(this.tensors[piece.tensor].subarray(piece.begin, piece.end));
-        at += piece.end - piece.begin;
       }
-      void at;
       this.local = new MicroAdam(
         localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
         { lr: defaults.lr, ...this.layout, nonFinite: "ignore" },
