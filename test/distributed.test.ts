@@ -294,6 +294,20 @@ withMpi("faults (mpirun, loopback)", () => {
     for (const r of [0, 1, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_DISTRIBUTED_MISMATCH .*rank 1 differ from rank 0 \(tensor counts by rank: 5, 6, 5\)/);
   });
 
+  test("bad gradients are refused on the rank that gave them, naming the argument, before any collective; a NaN with nonFinite 'error' throws on every rank; nothing changes", async () => {
+    const run = await mpirun(2, faultWorker, ["bad-input"]);
+    expectSuccess(run);
+    const said = outcomes(run.stdout);
+    for (const r of [0, 1]) {
+      const line = said.get(r) ?? "";
+      expect(line).toContain("count: TypeError ERR_INVALID_ARG_TYPE Expected an array of 5 Float32Arrays (one per parameter) for grads but received an array of length 4");
+      expect(line).toContain("length: RangeError ERR_OUT_OF_RANGE Expected a Float32Array of length 12289 for grads[2] but received Float32Array of length 12288");
+      expect(line).toContain("type: TypeError ERR_INVALID_ARG_TYPE Expected a Float32Array for grads[1] but received an array of length 300");
+      expect(line).toContain("nonfinite: ERR_MICROADAM_NON_FINITE");
+      expect(line).toContain("unchanged true | then step 1 skipped false");
+    }
+  });
+
   test("a sharded checkpoint of other tensors: every rank refuses it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-sharded-"));
     try {

@@ -238,10 +238,13 @@ Napi::Value ReduceScatterInRankOrder(const Napi::CallbackInfo& info) {
     Buffer out = typedArray(info[3], "out");
     if (out.type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected a Float32Array for out");
     bool mean = info[4].ToBoolean();
+    if (!info[5].IsNumber() || !(info[5].As<Napi::Number>().DoubleValue() >= 1))
+      throw Napi::RangeError::New(env, "Expected a positive number of elements for chunkElements");
+    int64_t chunkElements = static_cast<int64_t>(info[5].As<Napi::Number>().DoubleValue());
     keep(*op, info[3]);
     auto nonFinite = std::make_shared<bool>(false);
-    op->work = [cuts = std::move(cuts), out, mean, nonFinite] {
-      *nonFinite = MpiGroup::current()->reduceScatterInRankOrder(cuts, static_cast<float*>(out.data), out.length, mean);
+    op->work = [cuts = std::move(cuts), out, mean, chunkElements, nonFinite] {
+      *nonFinite = MpiGroup::current()->reduceScatterInRankOrder(cuts, static_cast<float*>(out.data), out.length, mean, chunkElements);
     };
     op->result = [nonFinite](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *nonFinite); };
     return finish<Sync>(env, std::move(op));

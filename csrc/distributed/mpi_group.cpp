@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -229,43 +230,68 @@ void MpiGroup::checkCuts(const TensorCuts& cuts) const {
     throw ArgumentError("this rank's range (" + std::to_string(own) + " elements) times the world size exceeds one MPI call's count");
 }
 
-bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean) {
+bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean,
+                                        int64_t chunkElements) {
   const char* what = "reduce-scatter (MPI_Ialltoallv)";
   requireUsable(what);
   checkCuts(grads);
   const int size = info_.size;
   const size_t count = grads.tensors.size();
-  int64_t own = 0;
-  for (size_t t = 0; t < count; t++) own += grads.counts[t * size + info_.rank];
-  if (own != outLength)
-    throw ArgumentError(std::string(what) + ": out has " + std::to_string(outLength) + " elements, this rank's ranges " + std::to_string(own));
-  scratch_.resize(static_cast<size_t>(own) * size);
-  // Rank r's values of this rank's range of tensor t go to scratch[r·own + (offset of t's range in out)].
-  std::vector<MPI_Request> requests(count, MPI_REQUEST_NULL);
-  std::vector<int> recvCounts(size), recvOffsets(size);
-  int64_t at = 0;
-  for (size_t t = 0; t < count; t++) {
-    const int mine = grads.counts[t * size + info_.rank];
+  // Each rank's range as segments (tensor, offset in it, length, start in the range).
+  struct Segment {
+    size_t tensor;
+    int64_t offset, length, start;
+  };
+  std::vector<std::vector<Segment>> ranges(size);
+  std::vector<int64_t> own(size, 0);
+  for (size_t t = 0; t < count; t++)
     for (int r = 0; r < size; r++) {
-      recvCounts[r] = mine;
-      recvOffsets[r] = static_cast<int>(r * own + at);
+      int64_t c = grads.counts[t * size + r];
+      if (c > 0) ranges[r].push_back({t, grads.offsets[t * size + r], c, own[r]});
+      own[r] += c;
     }
-    check(MPI_Ialltoallv(grads.tensors[t], &grads.counts[t * size], &grads.offsets[t * size], MPI_FLOAT, scratch_.data(),
-                         recvCounts.data(), recvOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD, &requests[t]),
-          what);
-    at += mine;
-  }
-  waitAll(requests.data(), static_cast<int>(count), what);
-  // The sum in rank order, one float32 rounding per addition (built with -ffp-contract=off and
-  // without fast-math, like the engine): the same bits as the test's Math.fround reference.
+  if (own[info_.rank] != outLength)
+    throw ArgumentError(std::string(what) + ": out has " + std::to_string(outLength) + " elements, this rank's ranges " +
+                        std::to_string(own[info_.rank]));
+  int64_t longest = 0;
+  for (int64_t o : own) longest = std::max(longest, o);
+  const int64_t chunk = std::max<int64_t>(1, std::min(chunkElements, longest));
+  if (chunk * size > INT_MAX) throw ArgumentError(std::string(what) + ": chunk × world size exceeds one MPI call's count");
+  sendChunk_.resize(static_cast<size_t>(chunk) * size);
+  recvChunk_.resize(static_cast<size_t>(chunk) * size);
+  std::vector<int> sendCounts(size), sendOffsets(size), recvCounts(size), recvOffsets(size);
+  for (int r = 0; r < size; r++) sendOffsets[r] = recvOffsets[r] = static_cast<int>(r * chunk);
   const float divisor = static_cast<float>(size);
   bool nonFinite = false;
-  for (int64_t i = 0; i < own; i++) {
-    float sum = scratch_[i];
-    for (int r = 1; r < size; r++) sum = sum + scratch_[static_cast<size_t>(r) * own + i];
-    if (mean) sum = sum / divisor;
-    out[i] = sum;
-    nonFinite |= !std::isfinite(sum);
+  // Every rank runs the same number of rounds (from the same cuts), even with nothing of its own.
+  for (int64_t lo = 0; lo < longest; lo += chunk) {
+    for (int r = 0; r < size; r++) {
+      const int64_t hi = std::min(lo + chunk, own[r]);
+      sendCounts[r] = static_cast<int>(std::max<int64_t>(0, hi - lo));
+      float* to = sendChunk_.data() + static_cast<size_t>(r) * chunk;
+      for (const Segment& seg : ranges[r]) {  // the part of rank r's range [lo, hi) in each segment
+        const int64_t from = std::max(lo, seg.start), until = std::min(hi, seg.start + seg.length);
+        if (from >= until) continue;
+        const float* source = grads.tensors[seg.tensor] + seg.offset + (from - seg.start);
+        std::copy(source, source + (until - from), to + (from - lo));
+      }
+    }
+    const int mine = sendCounts[info_.rank];
+    for (int r = 0; r < size; r++) recvCounts[r] = mine;
+    MPI_Request request;
+    check(MPI_Ialltoallv(sendChunk_.data(), sendCounts.data(), sendOffsets.data(), MPI_FLOAT, recvChunk_.data(),
+                         recvCounts.data(), recvOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD, &request),
+          what);
+    wait(&request, what);
+    // The sum in rank order, one float32 rounding per addition (built with -ffp-contract=off and
+    // without fast-math, like the engine): the same bits as the test's Math.fround reference.
+    for (int i = 0; i < mine; i++) {
+      float sum = recvChunk_[i];
+      for (int r = 1; r < size; r++) sum = sum + recvChunk_[static_cast<size_t>(r) * chunk + i];
+      if (mean) sum = sum / divisor;
+      out[lo + i] = sum;
+      nonFinite |= !std::isfinite(sum);
+    }
   }
   return nonFinite;
 }

@@ -70,12 +70,13 @@ class MpiGroup {
   // Checks the cuts (every range inside its tensor, counts per rank within int): ArgumentError.
   void checkCuts(const TensorCuts& cuts) const;
 
-  // For every tensor, this rank receives every rank's values of its own range (one
-  // MPI_Ialltoallv per tensor, straight from the tensors: nothing is packed), then
+  // This rank receives every rank's values of its own ranges and sums them:
   // out[i] = (((x_0[i] + x_1[i]) + x_2[i]) + ...) in float32, in rank order, ÷ the world size
-  // when `mean`. out holds this rank's ranges, tensor after tensor. Returns whether any out[i]
-  // is NaN or ±Inf.
-  bool reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean);
+  // when `mean`; out holds this rank's ranges, tensor after tensor. The exchange runs in rounds
+  // of at most chunkElements elements of every rank's range (one MPI_Ialltoallv each), so its
+  // buffers are 2 × world size × chunkElements floats whatever the model's size. Returns whether
+  // any out[i] is NaN or ±Inf.
+  bool reduceScatterInRankOrder(const TensorCuts& grads, float* out, int64_t outLength, bool mean, int64_t chunkElements);
   // Every rank's own ranges of every tensor to every rank, in place (MPI_Iallgatherv with
   // MPI_IN_PLACE, one per tensor).
   void allGatherInPlace(const TensorCuts& params);
@@ -105,7 +106,7 @@ class MpiGroup {
   std::atomic<double> timeoutSeconds_;
   std::string broken_;  // why the group is unusable ("" while it is usable); the thread's own
   std::atomic<bool> finalized_{false};
-  std::vector<float> scratch_;  // the reduce's receive buffer (world size × own range), kept between steps
+  std::vector<float> sendChunk_, recvChunk_;  // the reduce's round buffers (world size × chunk), kept between steps
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -21,13 +21,14 @@ export interface DistributedBinding {
   /**
    * For tensor t, rank r owns [offsets[t·size + r], + counts[t·size + r]). `out` gets this rank's
    * ranges (tensor after tensor): the rank-order float32 sum of every rank's values (÷ world size
-   * when mean). Resolves true when any result is not finite.
+   * when mean), exchanged in rounds of at most chunkElements elements of each rank's range.
+   * Resolves true when any result is not finite.
    */
-  reduceScatterInRankOrder(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean): Promise<boolean>;
+  reduceScatterInRankOrder(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean, chunkElements: number): Promise<boolean>;
   /** Every rank's own ranges (as above) of every tensor to every rank, in place. */
   allGatherInPlace(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): Promise<void>;
   // The same, waiting on the JS thread (for synchronous hosts: a tfjs optimizer's applyGradients).
-  reduceScatterInRankOrderSync(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean): boolean;
+  reduceScatterInRankOrderSync(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean, chunkElements: number): boolean;
   allGatherInPlaceSync(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): void;
   allReduceSync<T extends Int32Array | Float64Array>(values: T, op: "max" | "min" | "sum"): T;
   broadcastSync(buffer: CollectiveArray, root: number): void;

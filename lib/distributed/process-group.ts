@@ -33,8 +33,9 @@ export class ProcessGroup {
   }
 
   /**
-   * The process group of this process (MPI_COMM_WORLD), initialized on first call. Outside
-   * mpirun it is a group of one. MPI cannot start again after finalize().
+   * The process group of this process (MPI_COMM_WORLD), initialized on first call; a later call
+   * returns the same group and sets its timeout (for the collectives that start after it).
+   * Outside mpirun it is a group of one. MPI cannot start again after finalize().
    */
   static init(options: ProcessGroupOptions = {}): ProcessGroup {
     const o = requireObject(options, "options");

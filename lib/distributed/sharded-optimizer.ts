@@ -10,7 +10,7 @@ import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } fro
 import { MicroAdam } from "../optimizer";
 import { STATE_DEFAULTS, resolveStateConfig } from "../state";
 import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
-import { isPlainObject, rangeError, rejectUnknownKeys, requireObject, requireOneOf, typeError, withCode } from "../validate";
+import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireObject, requireOneOf, typeError, withCode } from "../validate";
 import { partition, stateBytesOf, type Partition, type Piece } from "./partition";
 import type { ProcessGroup } from "./process-group";
 import { ProcessGroup as ProcessGroupClass } from "./process-group";
@@ -44,6 +44,11 @@ export interface ShardedMicroAdamOptions {
    * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
    */
   reduce?: "mean" | "sum";
+  /**
+   * Elements of each rank's range exchanged per round of the reduce-scatter; its buffers are
+   * 2 × world size × this many floats. Default: 2^22 / world size (32 MiB of buffers in all).
+   */
+  reduceChunkElements?: number;
 }
 
 export interface ShardedGroup extends ResolvedHyper {
@@ -58,7 +63,7 @@ export interface ShardedLayout {
 }
 
 const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
-const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "nonFinite", "reduce"] as const;
+const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "nonFinite", "reduce", "reduceChunkElements"] as const;
 
 function distributedError(message: string, code = "ERR_MICROADAM_DISTRIBUTED"): Error {
   return withCode(new Error(`microadam-native/distributed: ${message}`), code);
@@ -83,6 +88,8 @@ export class ShardedMicroAdam {
   /** What a non-finite reduced gradient does, decided for all ranks together. */
   nonFinite: NonFinitePolicy;
   readonly reduce: "mean" | "sum";
+  /** Elements of each rank's range per round of the reduce-scatter. */
+  readonly reduceChunkElements: number;
   /** Which ranges every rank steps. */
   readonly partition: Partition;
   /** The tensors in flattened group order, and the group of each. */
@@ -109,6 +116,7 @@ export class ShardedMicroAdam {
     const defaults = checkHyper(o, "options");
     this.nonFinite = requireOneOf(o.nonFinite ?? "skip", "options.nonFinite", NON_FINITE_POLICIES);
     this.reduce = requireOneOf(o.reduce ?? "mean", "options.reduce", ["mean", "sum"] as const);
+    this.reduceChunkElements = requireInteger(o.reduceChunkElements ?? Math.max(1, Math.floor(2 ** 22 / group.size)), "options.reduceChunkElements", 1, Math.floor((2 ** 31 - 1) / group.size));
     const config = resolveStateConfig(
       {
         numel: 1,
@@ -229,11 +237,13 @@ export class ShardedMicroAdam {
   }
 
   /**
-   * Bytes of the step's buffers on this rank, beside the state: every rank's values of this
-   * rank's range (world size × range, the reduce's receive buffer, native) and the reduced range.
+   * Bytes of the step's buffers on this rank, beside the state: the reduce's two round buffers
+   * (native: 2 × world size × chunk floats, the chunk no longer than the longest range) and this
+   * rank's reduced range.
    */
   get bufferBytes(): number {
-    return 4 * (this.group.size + 1) * this.ownReduced.length;
+    const chunk = Math.max(1, Math.min(this.reduceChunkElements, Math.max(...this.partition.counts)));
+    return 4 * (2 * this.group.size * chunk + this.ownReduced.length);
   }
 
   /** The local optimizer over this rank's pieces (undefined when it has none). @internal for checkpoints and tests. */
@@ -265,7 +275,7 @@ export class ShardedMicroAdam {
     try {
       const native = this.group.native;
       // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
-      const nonFiniteHere = await native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
+      const nonFiniteHere = await native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
       // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
       const anyNonFinite = policy !== "ignore" && (await native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max"))[0] !== 0;
       if (anyNonFinite) return this.nonFiniteResult(policy);
@@ -286,7 +296,7 @@ export class ShardedMicroAdam {
     const { policy, hypers } = this.beginStep(grads);
     try {
       const native = this.group.native;
-      const nonFiniteHere = native.reduceScatterInRankOrderSync(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean");
+      const nonFiniteHere = native.reduceScatterInRankOrderSync(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
       const anyNonFinite = policy !== "ignore" && native.allReduceSync(Int32Array.of(nonFiniteHere ? 1 : 0), "max")[0] !== 0;
       if (anyNonFinite) return this.nonFiniteResult(policy);
       this.localStep(hypers);
@@ -383,6 +393,7 @@ export class ShardedMicroAdam {
       layout: this.layout,
       nonFinite: this.nonFinite,
       reduce: this.reduce,
+      reduceChunkElements: this.reduceChunkElements,
     });
   }
 

@@ -9,9 +9,9 @@ const scenario = require("./scenario");
 
 const b64 = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
 
-async function run(group, reduce, gradOf) {
+async function run(group, reduce, gradOf, extra = {}) {
   const params = scenario.initialParams();
-  const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, reduce }, group);
+  const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, reduce, ...extra }, group);
   const results = [];
   // Flattened group order = GROUPS order; gradients in that order.
   const order = scenario.GROUPS.flatMap((g) => g.tensors);
@@ -44,7 +44,8 @@ async function run(group, reduce, gradOf) {
 (async () => {
   const dir = process.argv[2];
   const group = ProcessGroup.init({ timeoutSeconds: 60 });
-  const mean = await run(group, "mean", scenario.meanGrad);
+  // Rounds of 1,000 elements: the reduce-scatter's exchange takes several rounds, the last one partial.
+  const mean = await run(group, "mean", scenario.meanGrad, { reduceChunkElements: 1000 });
   const sum = await run(group, "sum", scenario.sumGrad);
   fs.writeFileSync(path.join(dir, `rank-${group.rank}.json`), JSON.stringify({ rank: group.rank, size: group.size, mean, sum }));
   group.finalize();
