@@ -286,6 +286,23 @@ withMpi("examples/mnist-data-parallel.ts (mpirun, loopback)", () => {
   });
 });
 
+withMpi("ProcessGroup collectives and model.fit (mpirun, loopback)", () => {
+  test("allGather (lengths differ by rank), allReduce, broadcast, barrier; model.fit with DataParallelMicroAdamOptimizer keeps every rank's weights equal", async () => {
+    const run = await mpirun(3, path.join(root, "test", "distributed", "group-worker.js"), []);
+    expectSuccess(run);
+    const ranks = run.stdout.trim().split("\n").map((line) => JSON.parse(line)).sort((a, b) => a.rank - b.rank);
+    expect(ranks.map((r) => r.rank)).toEqual([0, 1, 2]);
+    for (const r of ranks) {
+      expect(r.gathered).toEqual([[0], [10, 11], [20, 21, 22]]);
+      expect(r.summed).toEqual([3, 3]);
+      expect(r.broadcast).toEqual([2, 2]);
+      expect(r.refused).toBe("ERR_OUT_OF_RANGE Expected an integer in [0, 2] for root but received 3 of type number");
+      expect(r.steps).toBe(12); // 3 epochs × 4 batches, every rank
+      expect(r.weights).toEqual(ranks[0].weights);
+    }
+  });
+});
+
 withMpi("faults (mpirun, loopback)", () => {
   test("a tensor list that differs between ranks: every rank refuses to create the optimizer, naming the rank that differs", async () => {
     const run = await mpirun(3, faultWorker, ["mismatch"]);
