@@ -7,3 +7,4 @@ const path = require("path");
 const root = path.join(__dirname, "..");
 fs.copyFileSync(path.join(root, "lib", "index.mjs"), path.join(root, "dist", "index.mjs"));
 fs.copyFileSync(path.join(root, "lib", "tfjs", "index.mjs"), path.join(root, "dist", "tfjs", "index.mjs"));
+fs.copyFileSync(path.join(root, "lib", "distributed", "index.mjs"), path.join(root, "dist", "distributed", "index.mjs"));

@@ -1,0 +1,456 @@
+// ShardedMicroAdam: ZeRO-1 data parallelism (docs/distributed.md). Every rank holds the full
+// params and computes gradients on its own data; a step
+//   1. reduce-scatters the gradients: each rank receives every rank's gradient for its own
+//      range and sums them in rank order in float32 (then ÷ world size for 'mean'),
+//   2. agrees on non-finite gradients (all ranks skip, or all throw, together),
+//   3. steps the MicroAdam state of its own range (pieces cut at block boundaries: partition.ts),
+//   4. all-gathers the params, so every rank holds the same bits again.
+// Steps 3's result equals a single-process MicroAdam on the same reduced gradient, bit for bit.
+import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } from "../hyper";
+import { MicroAdam } from "../optimizer";
+import { STATE_DEFAULTS, resolveStateConfig } from "../state";
+import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
+import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireObject, requireOneOf, typeError, withCode } from "../validate";
+import { partition, stateBytesOf, type Partition, type Piece } from "./partition";
+import type { ProcessGroup } from "./process-group";
+import { ProcessGroup as ProcessGroupClass } from "./process-group";
+import { loadSharded, saveSharded } from "./sharded-checkpoint";
+
+/** A group of float32 tensors sharing hyperparameters. */
+export interface ShardedParamGroup {
+  params: Float32Array[];
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  alpha?: number;
+}
+
+export interface ShardedMicroAdamOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  alpha?: number;
+  window?: number;
+  density?: number;
+  topkBlockSize?: number;
+  quantBlockSize?: number;
+  nonFinite?: NonFinitePolicy;
+  /**
+   * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
+   * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
+   */
+  reduce?: "mean" | "sum";
+  /**
+   * Elements of each rank's range exchanged per round of the reduce-scatter; its buffers are
+   * 2 × world size × this many floats. Default: 2^22 / world size (32 MiB of buffers in all).
+   */
+  reduceChunkElements?: number;
+}
+
+export interface ShardedGroup extends ResolvedHyper {
+  params: Float32Array[];
+}
+
+export interface ShardedLayout {
+  window: number;
+  density: number;
+  topkBlockSize: number;
+  quantBlockSize: number;
+}
+
+const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
+const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "nonFinite", "reduce", "reduceChunkElements"] as const;
+
+function distributedError(message: string, code = "ERR_MICROADAM_DISTRIBUTED"): Error {
+  return withCode(new Error(`microadam-native/distributed: ${message}`), code);
+}
+
+/** FNV-1a over a string, as two 32-bit halves (seeds differ), for comparing descriptions between ranks. */
+function fingerprint(text: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  return [a | 0, b | 0];
+}
+
+export class ShardedMicroAdam {
+  readonly group: ProcessGroup;
+  readonly paramGroups: ShardedGroup[];
+  readonly layout: Readonly<ShardedLayout>;
+  /** What a non-finite reduced gradient does, decided for all ranks together. */
+  nonFinite: NonFinitePolicy;
+  readonly reduce: "mean" | "sum";
+  /** Elements of each rank's range per round of the reduce-scatter. */
+  readonly reduceChunkElements: number;
+  /** Which ranges every rank steps. */
+  readonly partition: Partition;
+  /** The tensors in flattened group order, and the group of each. */
+  private readonly tensors: Float32Array[];
+  private readonly groupOf: number[];
+  /** The local MicroAdam over this rank's pieces (undefined when it has none), and its groups' outer index. */
+  private readonly local?: MicroAdam;
+  private readonly localGroupOuter: number[];
+  /** This rank's reduced gradient (its pieces, tensor after tensor). */
+  private readonly ownReduced: Float32Array;
+  /** For tensor t and rank r: r's piece of t is [cutOffsets[t·size + r], + cutCounts[t·size + r]). */
+  private readonly cutCounts: Int32Array;
+  private readonly cutOffsets: Int32Array;
+  private steps = 0;
+  private busy = false;
+  private disposedFlag = false;
+
+  private constructor(params: unknown, options: unknown, group: ProcessGroup) {
+    if (!(group instanceof ProcessGroupClass)) throw typeError("group", "a ProcessGroup (ProcessGroup.init())", group);
+    if (group.finalized) throw distributedError("the process group was finalized");
+    this.group = group;
+    const o = requireObject(options, "options");
+    rejectUnknownKeys(o, "options", OPTION_KEYS);
+    const defaults = checkHyper(o, "options");
+    this.nonFinite = requireOneOf(o.nonFinite ?? "skip", "options.nonFinite", NON_FINITE_POLICIES);
+    this.reduce = requireOneOf(o.reduce ?? "mean", "options.reduce", ["mean", "sum"] as const);
+    this.reduceChunkElements = requireInteger(o.reduceChunkElements ?? Math.max(1, Math.floor(2 ** 22 / group.size)), "options.reduceChunkElements", 1, Math.floor((2 ** 31 - 1) / group.size));
+    const config = resolveStateConfig(
+      {
+        numel: 1,
+        window: o.window ?? STATE_DEFAULTS.window,
+        density: o.density ?? STATE_DEFAULTS.density,
+        topkBlockSize: o.topkBlockSize ?? STATE_DEFAULTS.topkBlockSize,
+        quantBlockSize: o.quantBlockSize ?? STATE_DEFAULTS.quantBlockSize,
+      },
+      "options",
+    );
+    this.layout = Object.freeze({ window: config.window, density: config.density, topkBlockSize: config.topkBlockSize, quantBlockSize: config.quantBlockSize });
+    this.paramGroups = normalizeGroups(params).map((g, i) => ({ ...checkHyper({ ...defaults, ...g.given }, `params[${i}]`), params: g.params }));
+    this.tensors = [];
+    this.groupOf = [];
+    this.paramGroups.forEach((g, gi) => g.params.forEach((t) => (this.tensors.push(t), this.groupOf.push(gi))));
+    this.partition = partition(
+      this.tensors.map((t) => t.length),
+      group.size,
+      this.layout.topkBlockSize,
+      this.layout.quantBlockSize,
+    );
+    const own = this.partition.pieces[group.rank];
+    this.localGroupOuter = [];
+    this.ownReduced = new Float32Array(this.partition.counts[group.rank]);
+    this.cutCounts = new Int32Array(this.tensors.length * group.size);
+    this.cutOffsets = new Int32Array(this.tensors.length * group.size);
+    this.partition.pieces.forEach((pieces, r) =>
+      pieces.forEach((p) => {
+        if (p.end - p.begin > 2 ** 31 - 1 || p.begin > 2 ** 31 - 1)
+          throw rangeError(`params (tensor ${p.tensor})`, "tensors of at most 2^31 - 1 elements (one MPI count)", this.tensors[p.tensor]);
+        this.cutCounts[p.tensor * group.size + r] = p.end - p.begin;
+        this.cutOffsets[p.tensor * group.size + r] = p.begin;
+      }),
+    );
+    if (own.length > 0) {
+      // One local group per outer group with pieces here, so per-group lr changes reach them.
+      const localGroups: { params: Float32Array[]; lr: number }[] = [];
+      for (const piece of own) {
+        const outer = this.groupOf[piece.tensor];
+        if (this.localGroupOuter[this.localGroupOuter.length - 1] !== outer) {
+          this.localGroupOuter.push(outer);
+          localGroups.push({ params: [], lr: 0 });
+        }
+        localGroups[localGroups.length - 1].params.push(this.tensors[piece.tensor].subarray(piece.begin, piece.end));
+      }
+      this.local = new MicroAdam(
+        localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
+        { lr: defaults.lr, ...this.layout, nonFinite: "ignore" },
+      );
+    }
+  }
+
+  /**
+   * A sharded optimizer over `params` (the same tensor list, sizes and options on every rank),
+   * after checking with every rank that they agree: a difference is an error on every rank.
+   */
+  static async create(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): Promise<ShardedMicroAdam> {
+    const optimizer = new ShardedMicroAdam(params, options, group);
+    try {
+      await optimizer.checkAgreement();
+    } catch (error) {
+      optimizer.dispose();
+      throw error;
+    }
+    return optimizer;
+  }
+
+  /**
+   * create() with the agreement check waited for on the JS thread (for synchronous hosts: the
+   * tfjs optimizer builds its sharded optimizer inside its first applyGradients).
+   */
+  static createSync(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): ShardedMicroAdam {
+    const optimizer = new ShardedMicroAdam(params, options, group);
+    try {
+      const mine = optimizer.agreementKey();
+      const low = group.native.allReduceSync(mine, "min");
+      const high = group.native.allReduceSync(mine, "max");
+      if (low.some((v, i) => v !== high[i]))
+        throw distributedError(
+          `the ranks disagree on the tensors or options (tensor counts from ${low[0]} to ${high[0]}). This rank (${group.rank}) has ${optimizer.describe()}`,
+          "ERR_MICROADAM_DISTRIBUTED_MISMATCH",
+        );
+    } catch (error) {
+      optimizer.dispose();
+      throw error;
+    }
+    return optimizer;
+  }
+
+  /** Elements across all tensors. */
+  get numel(): number {
+    return this.tensors.reduce((a, t) => a + t.length, 0);
+  }
+
+  /** Steps taken (skipped steps are not counted), the same on every rank. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** This rank's pieces: [begin, end) ranges of tensors (flattened group order). */
+  get pieces(): readonly Piece[] {
+    return this.partition.pieces[this.group.rank];
+  }
+
+  /** Exact bytes of this rank's MicroAdam state. */
+  get stateBytes(): number {
+    return this.local?.stateBytes ?? 0;
+  }
+
+  /** State bytes of every rank (computed from the partition; no communication). */
+  get stateBytesByRank(): number[] {
+    return this.partition.pieces.map((pieces) => pieces.reduce((sum, p) => sum + stateBytesOf(p.end - p.begin, this.layout), 0));
+  }
+
+  /** State bytes of a single-process MicroAdam over the same tensors. */
+  get totalStateBytes(): number {
+    return this.tensors.reduce((sum, t) => sum + stateBytesOf(t.length, this.layout), 0);
+  }
+
+  /**
+   * Bytes of the step's buffers on this rank, beside the state: the reduce's two round buffers
+   * (native: 2 × world size × chunk floats, the chunk no longer than the longest range) and this
+   * rank's reduced range.
+   */
+  get bufferBytes(): number {
+    const chunk = Math.max(1, Math.min(this.reduceChunkElements, Math.max(...this.partition.counts)));
+    return 4 * (2 * this.group.size * chunk + this.ownReduced.length);
+  }
+
+  /** The local optimizer over this rank's pieces (undefined when it has none). @internal for checkpoints and tests. */
+  get localOptimizer(): MicroAdam | undefined {
+    return this.local;
+  }
+
+  /**
+   * @internal For tests: this rank's reduced gradient of the last step (its pieces, concatenated).
+   * A last-bit difference here rarely reaches the params (Top-K values are stored in bf16, errors
+   * in 4 bits), so the tests compare it directly.
+   */
+  get lastReducedGradient(): Float32Array {
+    return this.ownReduced.slice();
+  }
+
+  /** Snapshots of this rank's pieces' states, in the order of `pieces`. */
+  shardSnapshots(): MicroAdamSnapshot[] {
+    return this.local ? this.local.states.map((s) => s.snapshot()) : [];
+  }
+
+  /**
+   * One data-parallel step: `grads` are this rank's gradients, one Float32Array per tensor. Every
+   * rank must call it (the same number of times, in the same order as other collectives). Resolves
+   * on every rank with the same result; params are updated in place and are the same on every rank.
+   */
+  async step(grads: Float32Array[]): Promise<StepResult> {
+    const { policy, hypers } = this.beginStep(grads);
+    try {
+      const native = this.group.native;
+      // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
+      const nonFiniteHere = await native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
+      // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
+      const anyNonFinite = policy !== "ignore" && (await native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max"))[0] !== 0;
+      if (anyNonFinite) return this.nonFiniteResult(policy);
+      this.localStep(hypers); // 3.
+      // 4. Every rank's updated ranges to every rank, in place in the params.
+      await native.allGatherInPlace(this.tensors, this.cutCounts, this.cutOffsets);
+      return { step: ++this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * step() with the collectives waited for on the JS thread: for synchronous hosts (a tfjs
+   * optimizer's applyGradients). It blocks the event loop for the whole step.
+   */
+  stepSync(grads: Float32Array[]): StepResult {
+    const { policy, hypers } = this.beginStep(grads);
+    try {
+      const native = this.group.native;
+      const nonFiniteHere = native.reduceScatterInRankOrderSync(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
+      const anyNonFinite = policy !== "ignore" && native.allReduceSync(Int32Array.of(nonFiniteHere ? 1 : 0), "max")[0] !== 0;
+      if (anyNonFinite) return this.nonFiniteResult(policy);
+      this.localStep(hypers);
+      native.allGatherInPlaceSync(this.tensors, this.cutCounts, this.cutOffsets);
+      return { step: ++this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Checks everything a step needs before any collective, then marks the optimizer busy. */
+  private beginStep(grads: Float32Array[]): { policy: NonFinitePolicy; hypers: ResolvedHyper[] } {
+    if (this.disposedFlag) throw distributedError("the optimizer was disposed");
+    if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
+    this.checkGrads(grads);
+    const policy = requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES);
+    const hypers = this.paramGroups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `paramGroups[${i}]`));
+    this.busy = true;
+    return { policy, hypers };
+  }
+
+  private nonFiniteResult(policy: NonFinitePolicy): StepResult {
+    if (policy === "skip") return { step: this.steps, skipped: true };
+    throw withCode(
+      new Error("microadam-native/distributed: the reduced gradient holds NaN or Inf (nonFinite 'error'); no rank changed anything"),
+      "ERR_MICROADAM_NON_FINITE",
+    );
+  }
+
+  /** This rank's pieces, stepped by the local MicroAdam (its params are views of the tensors). */
+  private localStep(hypers: ResolvedHyper[]): void {
+    if (!this.local) return;
+    this.local.paramGroups.forEach((g, i) => Object.assign(g, hypers[this.localGroupOuter[i]]));
+    const reducedViews: Float32Array[] = [];
+    let from = 0;
+    for (const p of this.partition.pieces[this.group.rank]) {
+      reducedViews.push(this.ownReduced.subarray(from, from + (p.end - p.begin)));
+      from += p.end - p.begin;
+    }
+    this.local.step(reducedViews);
+  }
+
+  /**
+   * Saves a sharded checkpoint into `directory` (every rank calls it; a shared filesystem when the
+   * ranks are on several machines): this rank's shard, then rank 0's manifest, each atomic.
+   */
+  save(directory: string): Promise<void> {
+    return this.exclusive(() => saveSharded(this, directory));
+  }
+
+  /**
+   * Loads a sharded checkpoint saved at any world size (every rank calls it): all ranks load, or
+   * none changes anything and all throw.
+   */
+  load(directory: string): Promise<void> {
+    return this.exclusive(() => loadSharded(this, directory));
+  }
+
+  /** Frees this rank's state. */
+  dispose(): void {
+    this.disposedFlag = true;
+    this.local?.dispose();
+  }
+
+  /** @internal */
+  hyperOf(outer: number): ResolvedHyper {
+    const { lr, beta1, beta2, eps, weightDecay, alpha } = this.paramGroups[outer];
+    return { lr, beta1, beta2, eps, weightDecay, alpha };
+  }
+
+  /** @internal for checkpoints: mark the optimizer busy around other collectives. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposedFlag) throw distributedError("the optimizer was disposed");
+    if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** @internal */
+  setStepCount(steps: number): void {
+    this.steps = steps;
+  }
+
+  /** A description of what must agree between ranks: sizes, groups, options. */
+  describe(): string {
+    return JSON.stringify({
+      numels: this.tensors.map((t) => t.length),
+      groups: this.paramGroups.map((g) => g.params.length),
+      hyper: this.paramGroups.map((_, i) => this.hyperOf(i)),
+      layout: this.layout,
+      nonFinite: this.nonFinite,
+      reduce: this.reduce,
+      reduceChunkElements: this.reduceChunkElements,
+    });
+  }
+
+  /** The tensor count and a fingerprint of describe(): equal on every rank when they agree. */
+  private agreementKey(): Int32Array {
+    const [a, b] = fingerprint(this.describe());
+    return Int32Array.of(this.tensors.length, a, b);
+  }
+
+  private async checkAgreement(): Promise<void> {
+    const description = this.describe();
+    const mine = this.agreementKey();
+    const all = new Int32Array(3 * this.group.size);
+    await this.group.native.allGatherV(mine, all, new Array(this.group.size).fill(3));
+    const differing: number[] = [];
+    for (let r = 0; r < this.group.size; r++) if (all[3 * r] !== all[0] || all[3 * r + 1] !== all[1] || all[3 * r + 2] !== all[2]) differing.push(r);
+    if (differing.length > 0)
+      throw distributedError(
+        `the ranks disagree on the tensors or options: rank${differing.length > 1 ? "s" : ""} ${differing.join(", ")} ` +
+          `differ from rank 0 (tensor counts by rank: ${Array.from({ length: this.group.size }, (_, r) => all[3 * r]).join(", ")}). ` +
+          `This rank (${this.group.rank}) has ${description}`,
+        "ERR_MICROADAM_DISTRIBUTED_MISMATCH",
+      );
+  }
+
+  private checkGrads(grads: unknown): asserts grads is Float32Array[] {
+    if (!Array.isArray(grads) || grads.length !== this.tensors.length)
+      throw typeError("grads", `an array of ${this.tensors.length} Float32Arrays (one per parameter)`, grads);
+    grads.forEach((g, i) => {
+      if (!(g instanceof Float32Array)) throw typeError(`grads[${i}]`, "a Float32Array", g);
+      if (g.length !== this.tensors[i].length) throw rangeError(`grads[${i}]`, `a Float32Array of length ${this.tensors[i].length}`, g);
+    });
+  }
+}
+
+/** params as groups of distinct, non-empty Float32Arrays; errors name the entry as written. */
+function normalizeGroups(params: unknown): { given: Record<string, unknown>; params: Float32Array[] }[] {
+  if (!Array.isArray(params) || params.length === 0) throw typeError("params", "a non-empty array of Float32Arrays or of param groups", params);
+  const seen = new Set<ArrayBufferLike>();
+  const ranges: [ArrayBufferLike, number, number, string][] = [];
+  const tensor = (value: unknown, name: string): Float32Array => {
+    if (!(value instanceof Float32Array)) throw typeError(name, "a Float32Array (the distributed optimizer takes float32 params)", value);
+    if (value.length === 0) throw rangeError(name, "a tensor of at least 1 element", value);
+    for (const [buffer, begin, end, other] of ranges)
+      if (buffer === value.buffer && value.byteOffset < end && begin < value.byteOffset + value.byteLength)
+        throw rangeError(name, `a tensor whose memory does not overlap ${other}`, value);
+    ranges.push([value.buffer, value.byteOffset, value.byteOffset + value.byteLength, name]);
+    seen.add(value.buffer);
+    return value;
+  };
+  const isGroup = (v: unknown): v is Record<string, unknown> => isPlainObject(v) && "params" in v;
+  if (!isGroup(params[0])) return [{ given: {}, params: params.map((t, i) => tensor(t, `params[${i}]`)) }];
+  return params.map((g, i) => {
+    if (!isGroup(g)) throw typeError(`params[${i}]`, "a param group { params: [Float32Arrays], ...hyperparameters }", g);
+    rejectUnknownKeys(g, `params[${i}]`, ["params", ...HYPER_FIELDS]);
+    if (!Array.isArray(g.params) || g.params.length === 0) throw typeError(`params[${i}].params`, "a non-empty array of Float32Arrays", g.params);
+    const given = Object.fromEntries(Object.entries(g).filter(([k, v]) => v !== undefined && k !== "params"));
+    return { given, params: (g.params as unknown[]).map((t, k) => tensor(t, `params[${i}].params[${k}]`)) };
+  });
+}
