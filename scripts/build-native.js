@@ -73,6 +73,8 @@ function buildNative(options) {
     `-DCMAKE_LIBRARY_OUTPUT_DIRECTORY=${path.join(out, "Release")}`,
     `-DMICROADAM_CUDA=${cross ? "OFF" : options.cuda.toUpperCase()}`,
     `-DMICROADAM_PORTABLE=${options.portable ? "ON" : "OFF"}`,
+    // A portable build is a prebuild: it never carries the optional MPI addon (docs/distributed.md).
+    ...(options.portable ? ["-DMICROADAM_DISTRIBUTED=OFF"] : []),
     `-DNODE_EXECUTABLE=${process.execPath}`,
   ];
   if (options.cudaArchs) configure.push(`-DCMAKE_CUDA_ARCHITECTURES=${options.cudaArchs}`);

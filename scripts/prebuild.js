@@ -67,7 +67,7 @@ function install(file, platformArch, stripCommand) {
 
 function buildX64() {
   if (process.platform !== "linux" || process.arch !== "x64") throw new Error(`prebuild: the prebuilds are made on linux-x64, not ${process.platform}-${process.arch}`);
-  const file = buildNative({ out: path.join(work, "linux-x64"), cuda: "on", cudaArchs: null, portable: true, arch: "x64", jobs: null, targets: [] });
+  const file = buildNative({ out: path.join(work, "linux-x64"), cuda: "on", cudaArchs: null, portable: true, arch: "x64", jobs: null, targets: ["microadam_native"] });
   checkFloor(file);
   const target = install(file, "linux-x64", "strip");
   const report = checkBits([process.execPath], target);
@@ -106,7 +106,7 @@ function buildArm64() {
     log(`SKIPPED linux-arm64: ${missing}; the package will carry no arm64 binary (arm64 users build from source)`);
     return;
   }
-  const file = buildNative({ out: path.join(work, "linux-arm64"), cuda: "off", cudaArchs: null, portable: true, arch: "arm64", jobs: null, targets: [] });
+  const file = buildNative({ out: path.join(work, "linux-arm64"), cuda: "off", cudaArchs: null, portable: true, arch: "arm64", jobs: null, targets: ["microadam_native"] });
   checkFloor(file);
   fs.rmSync(stale, { recursive: true, force: true });
   const staged = path.join(work, "linux-arm64", FILE_NAME);

@@ -11,6 +11,7 @@ module.exports.SLOW_TESTS = [
   "native-cuda-selftest.test.ts", // 97 s: an nvcc build of the CUDA self-test (runs where a GPU is usable)
   "native-selftest.test.ts", // 75 s: a CMake build of the core's self-test, without Node
   "convergence-bench.test.ts", // 49 s: bench/convergence.ts --quick, every phase
+  "distributed.test.ts", // 46 s idle, about 190 s under load: mpirun jobs of 1 to 4 ranks (bit identity, resharding, faults, tfjs)
   "fuzz-long.test.ts", // every fuzz target at its full run count (fuzz.test.ts runs a fifth in npm test)
 ];
 
