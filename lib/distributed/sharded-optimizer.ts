@@ -7,7 +7,7 @@
 //   4. all-gathers the params, so every rank holds the same bits again.
 // Steps 3's result equals a single-process MicroAdam on the same reduced gradient, bit for bit.
 import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } from "../hyper";
-import { MicroAdam } from "../optimizer";
+import { MicroAdam, type MicroAdamOptions, type ParamGroup } from "../optimizer";
 import { STATE_DEFAULTS, resolveStateConfig } from "../state";
 import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireObject, requireOneOf, typeError, withCode } from "../validate";
@@ -16,29 +16,13 @@ import type { ProcessGroup } from "./process-group";
 import { ProcessGroup as ProcessGroupClass } from "./process-group";
 import { loadSharded, saveSharded } from "./sharded-checkpoint";
 
-/** A group of float32 tensors sharing hyperparameters. */
-export interface ShardedParamGroup {
+/** A group of float32 tensors sharing hyperparameters (MicroAdam's ParamGroup, float32 only). */
+export interface ShardedParamGroup extends Omit<ParamGroup, "params"> {
   params: Float32Array[];
-  lr?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  alpha?: number;
 }
 
-export interface ShardedMicroAdamOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  alpha?: number;
-  window?: number;
-  density?: number;
-  topkBlockSize?: number;
-  quantBlockSize?: number;
-  nonFinite?: NonFinitePolicy;
+/** MicroAdam's options (every state on the CPU), plus how the ranks' gradients combine. */
+export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex"> {
   /**
    * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
    * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
