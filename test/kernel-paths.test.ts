@@ -3,12 +3,13 @@
 // again lower, missed with a zero block, overshot by a rising block), the histogram selection
 // among candidates (exact ties, few distinct values), every shape of the vector passes (Q = 64,
 // Q a multiple of 64, of 8 only, not of 8; partial last blocks and buckets), the f16 and bf16
-// paths and the dense (weight decay, alpha) and NaN paths. Each case runs here (the AVX2 build
-// where the CPU has it) and in a child process forced onto the baseline build.
+// paths and the dense (weight decay, alpha) and NaN paths. Each case runs here (the best build
+// this CPU has) and in child processes forced onto each build by MICROADAM_CPU_PATH (avx512,
+// avx2, baseline), at 1 and 3 threads; a build this CPU lacks is reported SKIPPED, loudly.
 
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { createMicroAdamState, microAdamStep } from "../lib";
+import { backends, createMicroAdamState, microAdamStep } from "../lib";
 import type { Dtype, Tensor } from "../lib/types";
 import {
   MODEL_CONFIG_DEFAULTS,
@@ -163,21 +164,34 @@ function digest(arrays: ArrayLike<number>[]): string {
   return h.toString(16).padStart(8, "0");
 }
 
-/** The baseline build's digests, from a child process started with MICROADAM_NO_AVX2=1. */
-function baselineDigests(): Record<string, string[]> {
-  const script = `
-    const { nativeDigests, KERNEL_PATH_CASES } = require(${JSON.stringify(__filename)});
-    const out = {};
-    for (const c of KERNEL_PATH_CASES) out[c.label] = nativeDigests(c);
-    process.stdout.write(JSON.stringify(out));
-  `;
-  const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+const CPU_PATHS = ["avx512", "avx2", "baseline"] as const;
+type CpuPath = (typeof CPU_PATHS)[number];
+
+/** Runs `script` in a child process with MICROADAM_CPU_PATH=`cpuPath`; returns its stdout. */
+function inChild(cpuPath: string, script: string): string {
+  return execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
     cwd: path.join(__dirname, ".."),
-    env: { ...process.env, MICROADAM_NO_AVX2: "1" },
+    env: { ...process.env, MICROADAM_CPU_PATH: cpuPath, MICROADAM_NO_AVX2: "" },
     encoding: "utf8",
     maxBuffer: 1 << 24,
   });
-  return JSON.parse(out);
+}
+
+/** The digests of one forced build at `threads` threads, from a child process; null if this CPU lacks the build. */
+function forcedDigests(cpuPath: CpuPath, threads: number): { kernel: string; digests: Record<string, string[]> } | null {
+  const script = `
+    const lib = require("./lib");
+    const kernel = lib.backends().cpu.kernel;
+    const out = { kernel, digests: {} };
+    if (kernel === ${JSON.stringify(cpuPath)}) {
+      lib.setNumThreads(${threads});
+      const { nativeDigests, KERNEL_PATH_CASES } = require(${JSON.stringify(__filename)});
+      for (const c of KERNEL_PATH_CASES) out.digests[c.label] = nativeDigests(c);
+    }
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const result = JSON.parse(inChild(cpuPath, script));
+  return result.kernel === cpuPath ? result : null;
 }
 
 export const KERNEL_PATH_CASES = CASES;
@@ -185,17 +199,69 @@ export const KERNEL_PATH_CASES = CASES;
 // The child process requires this file for nativeDigests only.
 if (typeof describe === "function") {
   describe("the kernel's fast paths agree with the model over many steps", () => {
-    let baseline: Record<string, string[]>;
+    const forced: { label: string; digests: Record<string, string[]> }[] = [];
     beforeAll(() => {
-      baseline = baselineDigests();
-    }, 120_000);
+      for (const cpuPath of CPU_PATHS)
+        for (const threads of [1, 3]) {
+          const run = forcedDigests(cpuPath, threads);
+          if (run === null) {
+            console.warn(`SKIPPED: the ${cpuPath} kernel build was not checked: this CPU cannot run it (MICROADAM_CPU_PATH=${cpuPath})`);
+            break;
+          }
+          forced.push({ label: `MICROADAM_CPU_PATH=${cpuPath}, ${threads} threads`, digests: run.digests });
+        }
+    }, 600_000);
+
+    test("this CPU runs the best build it has", () => {
+      expect(backends().cpu.kernel).toBe(forced[0]?.label.match(/=(\w+)/)?.[1]);
+    });
 
     test.each(CASES.map((c) => [c.label, c] as const))("%s", (_label, c) => {
       const expected = modelDigests(c);
       const native = nativeDigests(c);
       const firstDiff = (got: string[]) => got.findIndex((d, i) => d !== expected[i]);
       expect({ build: "this process", firstDifferentStep: firstDiff(native) }).toEqual({ build: "this process", firstDifferentStep: -1 });
-      expect({ build: "baseline", firstDifferentStep: firstDiff(baseline[c.label]) }).toEqual({ build: "baseline", firstDifferentStep: -1 });
+      expect(forced.length).toBeGreaterThan(0);
+      for (const run of forced)
+        expect({ build: run.label, firstDifferentStep: firstDiff(run.digests[c.label]) }).toEqual({ build: run.label, firstDifferentStep: -1 });
     }, 120_000);
+  });
+
+  describe("MICROADAM_CPU_PATH", () => {
+    const stepScript = `
+      const lib = require("./lib");
+      const info = lib.backends().cpu;
+      let error = null;
+      try {
+        const state = lib.createMicroAdamState({ numel: 100 });
+        lib.microAdamStep(state, new Float32Array(100), new Float32Array(100).fill(1), { lr: 1e-3 });
+      } catch (e) { error = { name: e.constructor.name, message: e.message }; }
+      process.stdout.write(JSON.stringify({ kernel: info.kernel, kernelError: info.kernelError ?? null, error }));
+    `;
+
+    test("an unknown value: steps throw a TypeError that names the variable, and backends() says why", () => {
+      const out = JSON.parse(inChild("avx513", stepScript));
+      expect(out.kernel).toBe("unavailable");
+      expect(out.kernelError).toMatch(/^MICROADAM_CPU_PATH must be avx512, avx2 or baseline \(or unset\), but it is 'avx513'/);
+      expect(out.error).toEqual({ name: "TypeError", message: out.kernelError });
+    }, 60_000);
+
+    test("baseline is always available and is what it says", () => {
+      const out = JSON.parse(inChild("baseline", stepScript));
+      expect(out).toEqual({ kernel: "baseline", kernelError: null, error: null });
+    }, 60_000);
+
+    test("a path this CPU lacks is refused by name, never run", () => {
+      const best = backends().cpu.kernel;
+      const lacking = CPU_PATHS.slice(0, CPU_PATHS.indexOf(best as CpuPath));
+      if (lacking.length === 0) {
+        console.warn(`SKIPPED: this CPU runs every build (best: ${best}), so refusing a missing one cannot be checked here`);
+        return;
+      }
+      const out = JSON.parse(inChild(lacking[0], stepScript));
+      expect(out.kernel).toBe("unavailable");
+      expect(out.kernelError).toMatch(new RegExp(`^MICROADAM_CPU_PATH=${lacking[0]}: this CPU \\(or this build\\) has no ${lacking[0]} kernel`));
+      expect(out.error?.message).toBe(out.kernelError);
+    }, 60_000);
   });
 }

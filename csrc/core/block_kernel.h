@@ -1,7 +1,9 @@
-// The body of stepBlock, included by block_kernel_baseline.cpp and block_kernel_avx2.cpp, which
-// compile it for two instruction sets. Everything here has internal linkage (see numeric.h).
-// MICROADAM_KERNEL_NAMESPACE names the build; MICROADAM_KERNEL_AVX2 (the AVX2 build) swaps the
-// plain C++ passes for those of block_passes_avx2.h, which give the same bits.
+// The body of stepBlock, included by block_kernel_baseline.cpp, block_kernel_avx2.cpp and
+// block_kernel_avx512.cpp, which compile it for three instruction sets. Everything here has
+// internal linkage (see numeric.h). MICROADAM_KERNEL_NAMESPACE names the build;
+// MICROADAM_KERNEL_AVX2 (the AVX2 and AVX-512 builds) swaps the plain C++ passes for those of
+// block_passes_avx2.h, and MICROADAM_KERNEL_AVX512 (the AVX-512 build) the element passes for
+// those of block_passes_avx512.h; all give the same bits.
 #include <cstdint>
 
 #include "block_passes.h"
@@ -15,6 +17,9 @@
 #if MICROADAM_KERNEL_AVX2
 #include "block_passes_avx2.h"
 #endif
+#if MICROADAM_KERNEL_AVX512
+#include "block_passes_avx512.h"
+#endif
 
 namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
@@ -26,6 +31,26 @@ template <Dtype G>
 DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, const BlockErrors& e, uint32_t threshold,
                                  LinePrefetcher& ahead, BlockScratch& scratch) {
   float* a = scratch.values.data();
+#if MICROADAM_KERNEL_AVX512
+  if (e.q % 16 == 0) {
+    float* units = scratch.bucketUnits.data();
+    float* lows = scratch.bucketLows.data();
+    const uint32_t chunks = e.count / 64;
+    const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
+    if constexpr (G == Dtype::F16) {
+      // f16 is widened element by element (the reference's conversion), then stepped as f32.
+      for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
+      return dequantizeBlockAvx512<Dtype::F32, 0>(a, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                                  linesPerChunk);
+    } else if (e.q == 64) {
+      return dequantizeBlockAvx512<G, 64>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                          linesPerChunk);
+    } else {
+      return dequantizeBlockAvx512<G, 0>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
+                                         linesPerChunk);
+    }
+  }
+#endif
 #if MICROADAM_KERNEL_AVX2
   if (e.q % 8 == 0) {
     float* units = scratch.bucketUnits.data();
@@ -53,7 +78,13 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
 // Step 3; asks `ahead` for half of the lines it has left.
 void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePrefetcher& ahead,
                    uint8_t* codeScratch) {
-#if MICROADAM_KERNEL_AVX2
+#if MICROADAM_KERNEL_AVX512
+  const uint32_t lines = ahead.left() / 2;
+  if (e.q == 64)
+    quantizeBlockAvx512<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+  else
+    quantizeBlockAvx512<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+#elif MICROADAM_KERNEL_AVX2
   const uint32_t lines = ahead.left() / 2;
   if (e.q == 64)
     quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
@@ -95,7 +126,9 @@ void namedDirections(uint32_t count, const float* moments, const StepScalars& s,
 }
 
 uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
-#if MICROADAM_KERNEL_AVX2
+#if MICROADAM_KERNEL_AVX512
+  return markMagnitudesAvx512(a, count, threshold, marks);
+#elif MICROADAM_KERNEL_AVX2
   return markMagnitudesAvx2(a, count, threshold, marks);
 #else
   return markMagnitudesReference(a, count, threshold, marks);

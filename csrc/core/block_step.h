@@ -53,19 +53,34 @@ struct BlockScratch {
   void reserve(uint32_t capacity);
 };
 
-// Runs block `block` of `state` (its counter already advanced to the new t). Uses the AVX2
-// build of the kernel where the CPU has it; both builds give the same bits.
+// The builds of the kernel (all give the same bits), best last.
+enum class CpuPath { Baseline, Avx2, Avx512 };
+
+// The build stepBlock uses: the best one this CPU runs (CPUID), or the one named by the
+// environment variable MICROADAM_CPU_PATH (avx512, avx2 or baseline; MICROADAM_NO_AVX2=1, the
+// older switch, means baseline). Decided once per process. Throws TypeError naming the variable
+// for an unknown value, DeviceUnavailableError for a path this CPU lacks; call it before
+// stepping (cpuStep does), never from a worker thread.
+CpuPath activeCpuPath();
+const char* cpuPathName(CpuPath path);
+
+// Runs block `block` of `state` (its counter already advanced to the new t) on activeCpuPath()
+// (which must have succeeded).
 void stepBlock(HostState& state, uint64_t block, const TensorView& params, const TensorView& grads,
                const StepScalars& scalars, BlockScratch& scratch);
 
-// Which kernel build stepBlock uses on this CPU ("avx2" or "baseline").
+// cpuPathName(activeCpuPath()): "avx512", "avx2" or "baseline"; throws as activeCpuPath does.
 const char* blockKernelName();
 
-// The two builds, for tests that compare them directly.
+// The builds, for tests that compare them directly.
 namespace kernel_baseline {
 void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
 }
 namespace kernel_avx2 {
+bool available();
+void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
+}
+namespace kernel_avx512 {
 bool available();
 void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
 }

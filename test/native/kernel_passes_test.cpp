@@ -1,12 +1,22 @@
-// Each AVX2 pass of the block kernel (csrc/core/block_passes_avx2.h) against its plain C++
-// reference (block_passes.h, window_moments.h), bit for bit, on hostile inputs: ±0 in every
-// position, subnormals, ±Inf, huge values, constant buckets, exact ties, partial buckets and
-// blocks, every Q shape the vectors take. Built and run by test/kernel-passes.test.ts (this file
-// compiles both sides itself, so it needs no build change); prints "N passed, M failed".
+// Each vector pass of the block kernel against its plain C++ reference (block_passes.h,
+// window_moments.h), bit for bit, on hostile inputs: ±0 in every position, subnormals, ±Inf,
+// huge values, constant buckets, exact ties, partial buckets and blocks, every Q shape the
+// vectors take. Compiled twice by test/kernel-passes.test.ts (this file compiles both sides
+// itself, so it needs no build change): as is, for the AVX2 passes (block_passes_avx2.h), and
+// with -DKERNEL_PASSES_AVX512=1 for the AVX-512 passes (block_passes_avx512.h). Prints
+// "N passed, M failed", or a line starting "SKIPPED:" where the CPU lacks the instructions.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if KERNEL_PASSES_AVX512
+#pragma GCC target("avx2,avx512f,avx512bw,avx512dq,avx512vl,no-fma")
+#define MICROADAM_KERNEL_NAMESPACE kernel_test
+#include "core/block_passes_avx512.h"
+#define PASS(name) name##Avx512
+#else
 #pragma GCC target("avx2,no-fma")
 #define MICROADAM_KERNEL_NAMESPACE kernel_test
 #include "core/block_passes_avx2.h"
+#define PASS(name) name##Avx2
+#endif
 #include "core/block_step.h"
 #include "test_support.h"
 
@@ -64,29 +74,35 @@ std::vector<uint16_t> randomBf16Ranges(uint32_t buckets, std::vector<uint16_t>& 
   return lo;
 }
 
+template <Dtype G>
 void testDequantize(uint32_t count, uint32_t q) {
   const uint32_t buckets = (count + q - 1) / q;
   std::vector<uint16_t> hi, lo = randomBf16Ranges(buckets, hi);
   std::vector<uint8_t> codes((count + 1) / 2 + 32);
   for (auto& c : codes) c = uint8_t(rng());
   if (count & 1) codes[count / 2] &= 0xF0;
-  std::vector<float> grads(count), params(count, 1.0f);
-  for (auto& g : grads) g = hostile(0.03, false, false);
+  std::vector<float> gradValues(count), params(count, 1.0f);
+  for (auto& g : gradValues) g = hostile(0.03, false, false);
+  std::vector<typename Element<G>::Storage> grads(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    if constexpr (G == Dtype::F32) grads[i] = gradValues[i];
+    else grads[i] = floatToBf16(gradValues[i]);
+  }
   const BlockErrors e{codes.data(), lo.data(), hi.data(), count, q};
   const uint32_t words = markWords(count);
-  for (uint32_t threshold : {0u, 1u, 0x3F000000u, floatBits(grads[0]) & 0x7FFFFFFFu, 0x7F800000u}) {
+  for (uint32_t threshold : {0u, 1u, 0x3F000000u, floatBits(gradValues[0]) & 0x7FFFFFFFu, 0x7F800000u}) {
     // a is the kernel's scratch: 64-byte aligned, like BlockScratch's.
     ScratchArray<float> a1(count + 64), a2(count + 64);
     std::vector<float> units(buckets + 8), lows(buckets + 8);
     std::vector<uint64_t> m1(words), m2(words);
     std::vector<uint8_t> scratch(q + 1);
-    const DequantizedBlock r1 = dequantizeBlockReference<Dtype::F32>(grads.data(), e, threshold, a1.data(), m1.data(), scratch.data());
-    LinePrefetcher ahead(params.data(), params.size() * sizeof(float), grads.data(), grads.size() * sizeof(float));
-    const DequantizedBlock r2 = q == 64 ? dequantizeBlockAvx2<Dtype::F32, 64>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2)
-                                        : dequantizeBlockAvx2<Dtype::F32, 0>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2);
+    const DequantizedBlock r1 = dequantizeBlockReference<G>(grads.data(), e, threshold, a1.data(), m1.data(), scratch.data());
+    LinePrefetcher ahead(params.data(), params.size() * sizeof(float), grads.data(), grads.size() * sizeof(grads[0]));
+    const DequantizedBlock r2 = q == 64 ? PASS(dequantizeBlock)<G, 64>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2)
+                                        : PASS(dequantizeBlock)<G, 0>(grads.data(), e, threshold, a2.data(), m2.data(), units.data(), lows.data(), ahead, 2);
     a1.resize(count);
     a2.resize(count);
-    const std::string what = "dequantize count " + std::to_string(count) + " q " + std::to_string(q) + " threshold " + std::to_string(threshold);
+    const std::string what = std::string(G == Dtype::F32 ? "f32" : "bf16") + " dequantize count " + std::to_string(count) + " q " + std::to_string(q) + " threshold " + std::to_string(threshold);
     check(sameBits(a1, a2), what + ": a");
     check(r1.maxMagnitude == r2.maxMagnitude && r1.marked == r2.marked, what + ": max and marked");
     if (threshold != 0) check(sameBits(m1, m2), what + ": marks");
@@ -117,9 +133,9 @@ void testQuantize(uint32_t count, uint32_t q) {
   const BlockErrors e2{codes2.data(), lo2.data(), hi2.data(), count, q};
   LinePrefetcher ahead(a.data(), count * sizeof(float), codes1.data(), codes1.size());
   if (q == 64)
-    quantizeBlockAvx2<64>(a.data(), e2, false, scratch.data(), ahead, 16);
+    PASS(quantizeBlock)<64>(a.data(), e2, false, scratch.data(), ahead, 16);
   else
-    quantizeBlockAvx2<0>(a.data(), e2, false, scratch.data(), ahead, 16);
+    PASS(quantizeBlock)<0>(a.data(), e2, false, scratch.data(), ahead, 16);
   const std::string what = "quantize count " + std::to_string(count) + " q " + std::to_string(q);
   check(sameBits(lo1, lo2) && sameBits(hi1, hi2), what + ": ranges");
   check(sameBits(codes1, codes2), what + ": codes");
@@ -132,7 +148,7 @@ void testMarks(uint32_t count) {
   for (uint32_t threshold : {1u, 0x3F800000u, 0x7F800000u, floatBits(a[count / 2]) & 0x7FFFFFFFu}) {
     std::vector<uint64_t> m1(words), m2(words);
     const uint32_t n1 = markMagnitudesReference(a.data(), count, threshold, m1.data());
-    const uint32_t n2 = markMagnitudesAvx2(a.data(), count, threshold, m2.data());
+    const uint32_t n2 = PASS(markMagnitudes)(a.data(), count, threshold, m2.data());
     check(n1 == n2 && sameBits(m1, m2), "marks count " + std::to_string(count));
   }
 }
@@ -181,20 +197,37 @@ void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t ste
 
 int main() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2")) {
-    std::printf("no AVX2 on this CPU: 0 passed, 0 failed\n");
+#if KERNEL_PASSES_AVX512
+  const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                    __builtin_cpu_supports("avx512vl");
+  // Dequantize runs its 16-wide pass only for Q a multiple of 16 (block_kernel.h); quantize
+  // takes every Q (others go to the AVX2 pass inside it).
+  const std::vector<uint32_t> dequantizeQ{16u, 32u, 48u, 64u, 128u, 192u}, quantizeQ{8u, 16u, 24u, 32u, 48u, 64u, 128u};
+#else
+  const bool runs = __builtin_cpu_supports("avx2");
+  const std::vector<uint32_t> dequantizeQ{8u, 16u, 24u, 64u, 128u}, quantizeQ = dequantizeQ;
+#endif
+  if (!runs) {
+    std::printf("SKIPPED: this CPU lacks the instructions of these passes: 0 passed, 0 failed\n");
     return 0;
   }
   tally.printLimit = 20;
-  for (int trial = 0; trial < 20; ++trial)
-    for (uint32_t q : {8u, 16u, 24u, 64u, 128u}) {
+  for (int trial = 0; trial < 20; ++trial) {
+    for (uint32_t q : dequantizeQ) {
       const uint32_t blocks = 1 + rng() % 4;
-      for (uint32_t count : {8 * q * blocks, 8 * q * blocks + q, 8 * q * blocks + q / 2 + 1, 64 * blocks + 7, uint32_t(q)}) {
-        testDequantize(count, q);
-        testQuantize(count, q);
+      for (uint32_t count : {16 * q * blocks, 16 * q * blocks + q, 8 * q * blocks + q / 2 + 1, 64 * blocks + 7, uint32_t(q)}) {
+        testDequantize<Dtype::F32>(count, q);
+        testDequantize<Dtype::BF16>(count, q);
       }
     }
-  for (uint32_t count : {1u, 63u, 64u, 65u, 4096u, 4097u, 1000u}) testMarks(count);
+    for (uint32_t q : quantizeQ) {
+      const uint32_t blocks = 1 + rng() % 4;
+      for (uint32_t count : {16 * q * blocks, 8 * q * blocks, 16 * q * blocks + 3 * q, 8 * q * blocks + q / 2 + 1, 64 * blocks + 7, uint32_t(q)})
+        testQuantize(count, q);
+    }
+  }
+  for (uint32_t count : {1u, 15u, 16u, 17u, 63u, 64u, 65u, 4096u, 4097u, 1000u}) testMarks(count);
   for (uint32_t keep : {1u, 7u, 8u, 41u, 100u, 409u})
     for (uint32_t window : {1u, 3u, 10u})
       for (uint64_t step : {uint64_t(1), uint64_t(window), uint64_t(window) + 5, uint64_t(1000003)}) testWindow(4096, keep, window, step);
@@ -203,7 +236,7 @@ int main() {
 #else
 #include <cstdio>
 int main() {
-  std::printf("AVX2 build not compiled here (x86-64 GCC only): 0 passed, 0 failed\n");
+  std::printf("SKIPPED: the vector builds are not compiled here (x86-64 GCC only): 0 passed, 0 failed\n");
   return 0;
 }
 #endif
