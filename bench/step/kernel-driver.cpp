@@ -24,7 +24,10 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<valgrind/callgrind.h>)
+#if defined(STEP_MARKERS)
+// Markers for bench/step/count-instructions.c, which counts what runs between them.
+#define CALLGRIND_TOGGLE_COLLECT __asm__ volatile("int3")
+#elif __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #else
 #define CALLGRIND_TOGGLE_COLLECT

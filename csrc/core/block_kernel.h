@@ -101,6 +101,11 @@ void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePr
 // (scratch.moments), in slots; scratch.slotOf maps an index to its slot.
 uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
                          LinePrefetcher& ahead, BlockScratch& scratch) {
+#if MICROADAM_KERNEL_AVX512
+  // Fresh slots start at +0 inside the pass.
+  return accumulateWindowCompactAvx512(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
+                                       scratch.moments.data(), scratch.slotIndex.data(), scratch.named.data(), ahead);
+#else
   // Every slot that can be used starts at +0.
   const uint64_t rows = step < window ? step : window;
   const uint64_t capacity = scratch.moments.size() / 2;  // a block has no more distinct indices
@@ -114,6 +119,16 @@ uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t windo
   (void)ahead;
   return accumulateWindowCompact(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
                                  scratch.slotOf.data(), scratch.named.data());
+#endif
+#endif
+}
+
+// The index-to-slot map of accumulateNamed, cleared again at the named indices.
+void clearSlot(BlockScratch& scratch, uint16_t idx) {
+#if MICROADAM_KERNEL_AVX512
+  scratch.slotIndex[idx] = 0;
+#else
+  scratch.slotOf[idx] = 0;
 #endif
 }
 
@@ -245,7 +260,6 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
   const float* moments = scratch.moments.data();
-  uint16_t* slotOf = scratch.slotOf.data();
   const uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
   const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, ahead, scratch);
@@ -253,13 +267,20 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
+#if MICROADAM_KERNEL_AVX512
+    if constexpr (P == Dtype::F32) {
+      updateNamedParamsAvx512(namedCount, named, moments, s.c1, s.c2, s.eps, s.lr, params + begin,
+                              scratch.slotIndex.data());
+      return;
+    }
+#endif
     float* direction = scratch.namedDirection.data();
     namedDirections(namedCount, moments, s, direction);
     auto* __restrict__ blockParams = params + begin;
     const float lr = s.lr;
     for (uint32_t n = 0; n < namedCount; ++n) {
       const size_t idx = named[n];
-      slotOf[idx] = 0;
+      clearSlot(scratch, uint16_t(idx));
       const float u = direction[n];
       if (floatBits(u) == 0) continue;
       Param::store(blockParams, idx, Param::load(blockParams, idx) - lr * u);
@@ -271,7 +292,7 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   for (uint32_t n = 0; n < namedCount; ++n) {
     const uint16_t idx = named[n];
     direction[idx] = adamDirection(moments[2 * n], moments[2 * n + 1], s.c1, s.c2, s.eps);
-    slotOf[idx] = 0;
+    clearSlot(scratch, idx);
   }
   // 6. With alpha, u += alpha*deq and the error keeps (1-alpha)*deq; a holds deq, then e.
   if (s.hasAlpha) {
