@@ -246,6 +246,49 @@ if (typeof describe === "function") {
       expect(out.error).toEqual({ name: "TypeError", message: out.kernelError });
     }, 60_000);
 
+    // The non-finite scan has a version per path: each must find a NaN or an Inf wherever it
+    // lies (vector bodies and scalar tails) and flag nothing else (the largest finite values,
+    // subnormals, -0).
+    const scanScript = `
+      const lib = require("./lib");
+      const f32Bits = new Uint32Array(1), f32 = new Float32Array(f32Bits.buffer);
+      const found = [];
+      for (const dtype of ["f32", "bf16", "f16"]) {
+        const bad = dtype === "f32" ? [0x7fc00000, 0xff800000, 0x7f800001] : dtype === "bf16" ? [0x7fc0, 0xff80, 0x7f81] : [0x7e00, 0xfc00, 0x7c01];
+        const edge = dtype === "f32" ? [0x7f7fffff, 0xff7fffff, 1, 0x80000000] : dtype === "bf16" ? [0x7f7f, 0xff7f, 1, 0x8000] : [0x7bff, 0xfbff, 1, 0x8000];
+        for (const numel of [1, 63, 64, 65, 4096 + 77]) {
+          const make = () => dtype === "f32" ? new Uint32Array(numel) : new Uint16Array(numel);
+          const tensor = (bits) => dtype === "f32" ? new Float32Array(bits.buffer) : { data: bits, dtype };
+          const state = lib.createMicroAdamState({ numel });
+          const params = tensor(make());
+          const step = (bits) => {
+            try { lib.microAdamStep(state, params, tensor(bits), { lr: 1e-3, nonFinite: "error" }); return "finite"; }
+            catch (e) { return e.constructor.name; }
+          };
+          const clean = make();
+          for (let i = 0; i < numel; i++) clean[i] = edge[i % edge.length];
+          if (step(clean) !== "finite") found.push(dtype + " " + numel + ": finite values flagged");
+          for (const position of new Set([0, numel >> 1, numel - 1, Math.min(63, numel - 1)]))
+            for (const b of bad) {
+              const g = clean.slice();
+              g[position] = b;
+              if (step(g) === "finite") found.push(dtype + " " + numel + ": missed " + b.toString(16) + " at " + position);
+            }
+          state.dispose();
+        }
+      }
+      process.stdout.write(JSON.stringify({ kernel: lib.backends().cpu.kernel, found }));
+    `;
+
+    test.each(CPU_PATHS.map((p) => [p]))("the non-finite scan on %s finds every NaN and Inf and nothing else", (cpuPath) => {
+      const out = JSON.parse(inChild(cpuPath, scanScript));
+      if (out.kernel !== cpuPath) {
+        console.warn(`SKIPPED: the ${cpuPath} non-finite scan was not checked: this CPU cannot run it (${out.kernel})`);
+        return;
+      }
+      expect(out.found).toEqual([]);
+    }, 60_000);
+
     test("baseline is always available and is what it says", () => {
       const out = JSON.parse(inChild("baseline", stepScript));
       expect(out).toEqual({ kernel: "baseline", kernelError: null, error: null });
