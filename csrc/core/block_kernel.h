@@ -37,17 +37,23 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
     float* lows = scratch.bucketLows.data();
     const uint32_t chunks = e.count / 64;
     const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
+    uint64_t* marks = scratch.marks.data();
+    uint32_t* candidates = scratch.candidates.data();
+    // With a threshold, the candidates are listed too (selectBlockTopk ranks them from the list).
     if constexpr (G == Dtype::F16) {
       // f16 is widened element by element (the reference's conversion), then stepped as f32.
       for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
-      return dequantizeBlockAvx512<Dtype::F32, 0>(a, e, threshold, a, scratch.marks.data(), units, lows, ahead,
-                                                  linesPerChunk);
+      return threshold != 0
+                 ? dequantizeBlockAvx512<Dtype::F32, 0, true>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<Dtype::F32, 0>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
     } else if (e.q == 64) {
-      return dequantizeBlockAvx512<G, 64>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
-                                          linesPerChunk);
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 64, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 64>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
     } else {
-      return dequantizeBlockAvx512<G, 0>(grads, e, threshold, a, scratch.marks.data(), units, lows, ahead,
-                                         linesPerChunk);
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 0, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 0>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
     }
   }
 #endif
@@ -167,6 +173,14 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
     // Too few keys reach the hint: the block's top fell. Lower the threshold by a quarter octave,
     // then by twice as much each time, and mark again.
     uint32_t threshold = hintThreshold(*hint), marked = d.marked;
+#if MICROADAM_KERNEL_AVX512
+    if (marked >= keep && d.listed) {
+      // The hint held, and dequantizeBlock listed its candidates' indices.
+      rankCandidatesAvx512(a, scratch.candidates.data(), marked, scratch.ranked.data());
+      *hint = selectRanked(scratch.ranked.data(), marked, keep, threshold, maxKey, aim, scratch.histogram.data(), selected);
+      return keep;
+    }
+#endif
     for (uint32_t drop = 1u << 21; marked < keep && threshold > 1 && drop <= (1u << 26); drop <<= 1) {
       threshold = threshold > drop ? threshold - drop : 1;
       marked = markMagnitudes(a, count, threshold, scratch.marks.data());

@@ -58,12 +58,16 @@ __m512i unpackCodes64(const uint8_t* packed) {
   return _mm512_or_si512(_mm512_srli_epi16(words, 4), _mm512_slli_epi16(_mm512_and_si512(words, _mm512_set1_epi16(15)), 8));
 }
 
-// Sixteen elements of step 1 (a = g + (code * unit + low)); returns their candidate marks.
-template <Dtype G>
+// Sixteen elements of step 1 (a = g + (code * unit + low)); returns their candidate marks and,
+// with kList, appends the candidates' indices to `candidates` (compressed in a register, then
+// one plain store: the lanes past the candidates are written over by the next store).
+template <Dtype G, bool kList>
 struct DequantizeLanes16 {
   const typename Element<G>::Storage* __restrict__ grads;
   float* __restrict__ a;
   __m512i magnitudeMask, threshold, maxMagnitude;
+  uint32_t* __restrict__ candidates;
+  uint32_t listed;
 
   uint64_t run(uint32_t i, __m128i codeBytes, __m512 unit, __m512 low) {
     const __m512 deq = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(codeBytes)), unit), low);
@@ -71,24 +75,57 @@ struct DequantizeLanes16 {
     _mm512_store_ps(a + i, x);
     const __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(x), magnitudeMask);
     maxMagnitude = _mm512_max_epu32(maxMagnitude, magnitude);
-    return _mm512_cmpge_epu32_mask(magnitude, threshold);
+    const __mmask16 reach = _mm512_cmpge_epu32_mask(magnitude, threshold);
+    if constexpr (kList) {
+      const __m512i where = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(int32_t(i)));
+      _mm512_storeu_si512(candidates + listed, _mm512_maskz_compress_epi32(reach, where));
+      listed += uint32_t(__builtin_popcount(reach));
+    }
+    return reach;
   }
 };
 
+// rankMarked (topk_select.h) from a list of candidate indices (ascending) instead of marks:
+// ranked[c] = topkRank(magnitudeKey(a[i]), i) for the c-th candidate i, sixteen at a time.
+void rankCandidatesAvx512(const float* a, const uint32_t* candidates, uint32_t n, uint64_t* ranked) {
+  const __m512i magnitudeMask = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+  const __m512i nanKey = _mm512_set1_epi32(int32_t(kNanKey)), ones = _mm512_set1_epi32(-1);
+  // [low 0, key 0, low 1, key 1, ...]: each 64-bit lane key << 32 | low.
+  const __m512i front = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i back = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (uint32_t c = 0; c < n; c += 16) {
+    const uint32_t lanes = n - c >= 16 ? 16 : n - c;
+    const __mmask16 live = __mmask16(lanes == 16 ? 0xFFFFu : (1u << lanes) - 1);
+    const __m512i idx = _mm512_maskz_loadu_epi32(live, candidates + c);
+    const __m512i magnitude =
+        _mm512_and_si512(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, a, 4), magnitudeMask);
+    const __m512i key = _mm512_mask_mov_epi32(magnitude, _mm512_cmpgt_epu32_mask(magnitude, infinity), nanKey);
+    const __m512i low = _mm512_xor_si512(idx, ones);  // 0xFFFFFFFF - i
+    _mm512_mask_storeu_epi64(ranked + c, __mmask8(lanes >= 8 ? 0xFF : (1u << lanes) - 1),
+                             _mm512_permutex2var_epi32(low, front, key));
+    if (lanes > 8)
+      _mm512_mask_storeu_epi64(ranked + c + 8, __mmask8(lanes == 16 ? 0xFF : (1u << (lanes - 8)) - 1),
+                               _mm512_permutex2var_epi32(low, back, key));
+  }
+}
+
 // dequantizeBlockReference for Q a multiple of 16, 64 elements (one mark word, 32 code bytes)
 // at a time. kQ is Q when known at compile time (64, the default), else 0. Asks `ahead` for
-// `linesPerChunk` lines per 64 elements.
-template <Dtype G, uint32_t kQ>
+// `linesPerChunk` lines per 64 elements. With kList (and a threshold), also lists the marked
+// elements' indices, ascending, in `candidates` (count + 16 entries), one per mark.
+template <Dtype G, uint32_t kQ, bool kList = false>
 DequantizedBlock dequantizeBlockAvx512(const typename Element<G>::Storage* grads, const BlockErrors& e,
                                        uint32_t threshold, float* a, uint64_t* __restrict__ marks, float* units,
-                                       float* lows, LinePrefetcher& ahead, uint32_t linesPerChunk) {
+                                       float* lows, LinePrefetcher& ahead, uint32_t linesPerChunk,
+                                       uint32_t* candidates = nullptr) {
   const uint32_t count = e.count, q = kQ != 0 ? kQ : e.q;
   const uint8_t* __restrict__ codes = e.codes;
   const uint32_t buckets = (count + q - 1) / q;
   bucketUnitsAvx512(e, buckets, units, lows);
   // Without a threshold every element "reaches" 0; the marks are then not used.
-  DequantizeLanes16<G> lanes{grads, a, _mm512_set1_epi32(0x7FFFFFFF), _mm512_set1_epi32(int32_t(threshold)),
-                             _mm512_setzero_si512()};
+  DequantizeLanes16<G, kList> lanes{grads, a, _mm512_set1_epi32(0x7FFFFFFF), _mm512_set1_epi32(int32_t(threshold)),
+                                    _mm512_setzero_si512(), candidates, 0};
   const uint32_t vectorEnd = count & ~63u;
   const bool bucketPerChunk = q % 64 == 0;
   uint32_t bucket = 0, bucketEnd = q, marked = 0;
@@ -130,11 +167,16 @@ DequantizedBlock dequantizeBlockAvx512(const typename Element<G>::Storage* grads
       const uint32_t magnitude = floatBits(a[i]) & 0x7FFFFFFFu;
       result.maxMagnitude = magnitude > result.maxMagnitude ? magnitude : result.maxMagnitude;
       word |= uint64_t(magnitude >= threshold) << (i - vectorEnd);
+      if constexpr (kList) {
+        candidates[lanes.listed] = i;
+        lanes.listed += uint32_t(magnitude >= threshold);
+      }
     }
     marks[vectorEnd / 64] = word;
     marked += uint32_t(__builtin_popcountll(word));
   }
   result.marked = threshold != 0 ? marked : 0;
+  result.listed = kList && threshold != 0;
   return result;
 }
 

@@ -16,6 +16,7 @@ void BlockScratch::reserve(uint32_t capacity) {
   values.assign(padded, 0.0f);
   keys.assign(padded, 0);
   marks.assign(padded / 64, 0);
+  candidates.assign(padded + 16, 0);  // a vector store may run 15 past the last candidate
   moments.assign(2 * padded, 0.0f);
   direction.assign(padded, 0.0f);
   slotOf.assign(padded, 0);

@@ -38,6 +38,7 @@ struct BlockScratch {
   ScratchArray<float> values;         // a, later the error e
   ScratchArray<uint32_t> keys;        // Top-K keys of a (only when the hint misses)
   ScratchArray<uint64_t> marks;       // Top-K candidate marks, one bit per element
+  ScratchArray<uint32_t> candidates;  // the marked indices, listed (AVX-512 build)
   ScratchArray<float> moments;        // M and W of each named slot, side by side
   ScratchArray<float> direction;      // u at the named indices (general path)
   ScratchArray<uint16_t> slotOf;      // slot + 1 of each index the window names, else 0
