@@ -235,6 +235,11 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   const uint32_t threshold = hintThreshold(*hint);
   const bool hinted = keep < count && threshold != 0 && threshold <= 0x7F800000u;
   const DequantizedBlock dequantized = dequantizeBlock<G>(grads + begin, errors, hinted ? threshold : 0, ahead, scratch);
+  if (TopkHintStats& stats = topkHintStats(); stats.enabled.load(std::memory_order_relaxed)) {
+    stats.blocks.fetch_add(1, std::memory_order_relaxed);
+    stats.hinted.fetch_add(hinted, std::memory_order_relaxed);
+    stats.held.fetch_add(hinted && dequantized.marked >= keep, std::memory_order_relaxed);
+  }
 
   // The small scattered pieces of state the next block starts with, its window rows and bucket
   // ranges: otherwise each is a miss that a pass waits on.

@@ -90,6 +90,11 @@ const PathChoice& pathChoice() {
 
 }  // namespace
 
+TopkHintStats& topkHintStats() {
+  static TopkHintStats stats;
+  return stats;
+}
+
 const char* cpuPathName(CpuPath path) {
   switch (path) {
     case CpuPath::Baseline: return "baseline";

@@ -4,6 +4,7 @@
 // CUDA kernel.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -54,6 +55,15 @@ struct BlockScratch {
   ScratchArray<uint64_t> ranked;      // the candidates' ranks
   void reserve(uint32_t capacity);
 };
+
+// How often the Top-K threshold carried from a block's previous step held (at least k elements
+// reached it, so no histogram of the block was needed). Counted only while `enabled` (the step
+// benchmark turns it on for steps it does not time); a load and a branch per block otherwise.
+struct TopkHintStats {
+  std::atomic<bool> enabled{false};
+  std::atomic<uint64_t> blocks{0}, hinted{0}, held{0};
+};
+TopkHintStats& topkHintStats();
 
 // The builds of the kernel (all give the same bits), best last.
 enum class CpuPath { Baseline, Avx2, Avx512 };
