@@ -73,8 +73,11 @@ function gradientValues(rng: Random, c: PathCase, step: number, B: number): Floa
       case 3: // few distinct values
         out[i] = scale * Math.round(gauss() * 2) / 2;
         break;
-      case 4: // zeros for a while
-        out[i] = step >= 6 && step < 12 ? 0 : scale * gauss();
+      case 4: // from the first step fewer nonzero values than the block keeps (an input rarely
+        // lit: a stays sparse, the error stays zero), then zeros of both signs (a all zero)
+        if (step < 6) out[i] = (i % B) % 409 === 7 ? scale * gauss() : i % 5 === 0 ? -0 : 0;
+        else if (step < 12) out[i] = i % 3 === 0 ? -0 : 0;
+        else out[i] = scale * gauss();
         break;
       default: // heavy tail
         out[i] = scale * gauss() * Math.exp(3 * gauss());

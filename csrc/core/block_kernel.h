@@ -156,6 +156,23 @@ uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint
 #endif
 }
 
+// The Top-K when the marks (|a| bits >= 1) are fewer than k: every marked element, and the
+// first `zeros` unmarked ones (key 0: ties go to the smaller index), in ascending order.
+uint32_t selectNonzeroThenFirstZeros(const uint64_t* marks, uint32_t count, uint32_t zeros, uint16_t* selected) {
+  uint32_t taken = 0, i = 0;
+  for (; i < count && zeros != 0; ++i) {
+    const bool marked = (marks[i / 64] >> (i % 64)) & 1;
+    selected[taken++] = uint16_t(i);
+    zeros -= uint32_t(!marked);
+  }
+  // Past the last zero taken, only the marked ones.
+  for (uint32_t w = i / 64; w < markWords(count); ++w) {
+    uint64_t bits = marks[w] & (w == i / 64 ? ~uint64_t(0) << (i % 64) : ~uint64_t(0));
+    for (; bits != 0; bits &= bits - 1) selected[taken++] = uint16_t(64 * w + uint32_t(__builtin_ctzll(bits)));
+  }
+  return taken;
+}
+
 // Step 2: the Top-K of the block into `selected` (ascending); returns how many. Uses the marks
 // of dequantizeBlock when the hint's threshold gave at least `keep` of them, or marks again
 // below it; without a hint (the first step) takes the keys of a and lets a histogram of them
@@ -166,6 +183,13 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
   if (keep >= count) {
     for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
     return count;
+  }
+  if (d.maxMagnitude == 0) {
+    // Every a is +0 or -0 (a gradient that is zero here, as at an input never lit): all keys
+    // tie at 0, so the smallest indices win. No hint: none would be reached.
+    for (uint32_t i = 0; i < keep; ++i) selected[i] = uint16_t(i);
+    *hint = 0;
+    return keep;
   }
   const uint32_t maxKey = d.maxMagnitude > 0x7F800000u ? kNanKey : d.maxMagnitude;
   const uint32_t aim = nextTopkAim(hinted ? hintAim(*hint) : 0, d.marked, keep);
@@ -189,6 +213,12 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
       *hint = selectMarked([a](uint32_t i) { return magnitudeKey(a[i]); }, scratch.marks.data(), count, keep, threshold,
                            maxKey, aim, scratch.ranked.data(), scratch.histogram.data(), selected);
       return keep;
+    }
+    if (threshold == 1) {
+      // Fewer than k keys are above 0 (a block mostly zero, as where inputs are rarely lit): the
+      // marked ones and the first k - marked zeros, which the tie rule ranks next.
+      *hint = 16 | aim;
+      return selectNonzeroThenFirstZeros(scratch.marks.data(), count, keep - marked, selected);
     }
   }
   uint32_t* keys = scratch.keys.data();
