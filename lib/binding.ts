@@ -80,8 +80,10 @@ export interface CudaInfo {
 
 export interface NativeBuildInfo {
   hardwareThreads: number;
-  /** The CPU kernel build in use: 'avx2' or 'baseline'. */
+  /** The CPU kernel build in use: 'avx512', 'avx2' or 'baseline' (MICROADAM_CPU_PATH forces one); 'unavailable' when that variable names no path this CPU runs. */
   cpuKernel: string;
+  /** Why cpuKernel is 'unavailable' (CPU steps then throw this message). */
+  cpuKernelError?: string;
   compiler: string;
   cuda: CudaInfo;
 }

@@ -12,7 +12,8 @@ export function getNumThreads(): number {
 }
 
 export interface Backends {
-  cpu: { usable: true; threads: number; hardwareThreads: number; kernel: string };
+  /** kernel: the CPU kernel build steps use ('avx512', 'avx2', 'baseline'), or 'unavailable' with kernelError. */
+  cpu: { usable: true; threads: number; hardwareThreads: number; kernel: string; kernelError?: string };
   cuda: CudaInfo;
 }
 
@@ -20,7 +21,13 @@ export interface Backends {
 export function backends(): Backends {
   const info = binding.buildInfo();
   return {
-    cpu: { usable: true, threads: binding.getNumThreads(), hardwareThreads: info.hardwareThreads, kernel: info.cpuKernel },
+    cpu: {
+      usable: true,
+      threads: binding.getNumThreads(),
+      hardwareThreads: info.hardwareThreads,
+      kernel: info.cpuKernel,
+      ...(info.cpuKernelError !== undefined ? { kernelError: info.cpuKernelError } : {}),
+    },
     cuda: info.cuda,
   };
 }

@@ -3,12 +3,13 @@
 // again lower, missed with a zero block, overshot by a rising block), the histogram selection
 // among candidates (exact ties, few distinct values), every shape of the vector passes (Q = 64,
 // Q a multiple of 64, of 8 only, not of 8; partial last blocks and buckets), the f16 and bf16
-// paths and the dense (weight decay, alpha) and NaN paths. Each case runs here (the AVX2 build
-// where the CPU has it) and in a child process forced onto the baseline build.
+// paths and the dense (weight decay, alpha) and NaN paths. Each case runs here (the best build
+// this CPU has) and in child processes forced onto each build by MICROADAM_CPU_PATH (avx512,
+// avx2, baseline), at 1 and 3 threads; a build this CPU lacks is reported SKIPPED, loudly.
 
 import { execFileSync } from "child_process";
 import * as path from "path";
-import { createMicroAdamState, microAdamStep } from "../lib";
+import { backends, createMicroAdamState, microAdamStep } from "../lib";
 import type { Dtype, Tensor } from "../lib/types";
 import {
   MODEL_CONFIG_DEFAULTS,
@@ -72,8 +73,11 @@ function gradientValues(rng: Random, c: PathCase, step: number, B: number): Floa
       case 3: // few distinct values
         out[i] = scale * Math.round(gauss() * 2) / 2;
         break;
-      case 4: // zeros for a while
-        out[i] = step >= 6 && step < 12 ? 0 : scale * gauss();
+      case 4: // from the first step fewer nonzero values than the block keeps (an input rarely
+        // lit: a stays sparse, the error stays zero), then zeros of both signs (a all zero)
+        if (step < 6) out[i] = (i % B) % 409 === 7 ? scale * gauss() : i % 5 === 0 ? -0 : 0;
+        else if (step < 12) out[i] = i % 3 === 0 ? -0 : 0;
+        else out[i] = scale * gauss();
         break;
       default: // heavy tail
         out[i] = scale * gauss() * Math.exp(3 * gauss());
@@ -163,21 +167,34 @@ function digest(arrays: ArrayLike<number>[]): string {
   return h.toString(16).padStart(8, "0");
 }
 
-/** The baseline build's digests, from a child process started with MICROADAM_NO_AVX2=1. */
-function baselineDigests(): Record<string, string[]> {
-  const script = `
-    const { nativeDigests, KERNEL_PATH_CASES } = require(${JSON.stringify(__filename)});
-    const out = {};
-    for (const c of KERNEL_PATH_CASES) out[c.label] = nativeDigests(c);
-    process.stdout.write(JSON.stringify(out));
-  `;
-  const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+const CPU_PATHS = ["avx512", "avx2", "baseline"] as const;
+type CpuPath = (typeof CPU_PATHS)[number];
+
+/** Runs `script` in a child process with MICROADAM_CPU_PATH=`cpuPath`; returns its stdout. */
+function inChild(cpuPath: string, script: string): string {
+  return execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
     cwd: path.join(__dirname, ".."),
-    env: { ...process.env, MICROADAM_NO_AVX2: "1" },
+    env: { ...process.env, MICROADAM_CPU_PATH: cpuPath, MICROADAM_NO_AVX2: "" },
     encoding: "utf8",
     maxBuffer: 1 << 24,
   });
-  return JSON.parse(out);
+}
+
+/** The digests of one forced build at `threads` threads, from a child process; null if this CPU lacks the build. */
+function forcedDigests(cpuPath: CpuPath, threads: number): { kernel: string; digests: Record<string, string[]> } | null {
+  const script = `
+    const lib = require("./lib");
+    const kernel = lib.backends().cpu.kernel;
+    const out = { kernel, digests: {} };
+    if (kernel === ${JSON.stringify(cpuPath)}) {
+      lib.setNumThreads(${threads});
+      const { nativeDigests, KERNEL_PATH_CASES } = require(${JSON.stringify(__filename)});
+      for (const c of KERNEL_PATH_CASES) out.digests[c.label] = nativeDigests(c);
+    }
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const result = JSON.parse(inChild(cpuPath, script));
+  return result.kernel === cpuPath ? result : null;
 }
 
 export const KERNEL_PATH_CASES = CASES;
@@ -185,17 +202,112 @@ export const KERNEL_PATH_CASES = CASES;
 // The child process requires this file for nativeDigests only.
 if (typeof describe === "function") {
   describe("the kernel's fast paths agree with the model over many steps", () => {
-    let baseline: Record<string, string[]>;
+    const forced: { label: string; digests: Record<string, string[]> }[] = [];
     beforeAll(() => {
-      baseline = baselineDigests();
-    }, 120_000);
+      for (const cpuPath of CPU_PATHS)
+        for (const threads of [1, 3]) {
+          const run = forcedDigests(cpuPath, threads);
+          if (run === null) {
+            console.warn(`SKIPPED: the ${cpuPath} kernel build was not checked: this CPU cannot run it (MICROADAM_CPU_PATH=${cpuPath})`);
+            break;
+          }
+          forced.push({ label: `MICROADAM_CPU_PATH=${cpuPath}, ${threads} threads`, digests: run.digests });
+        }
+    }, 600_000);
+
+    test("this CPU runs the best build it has", () => {
+      expect(backends().cpu.kernel).toBe(forced[0]?.label.match(/=(\w+)/)?.[1]);
+    });
 
     test.each(CASES.map((c) => [c.label, c] as const))("%s", (_label, c) => {
       const expected = modelDigests(c);
       const native = nativeDigests(c);
       const firstDiff = (got: string[]) => got.findIndex((d, i) => d !== expected[i]);
       expect({ build: "this process", firstDifferentStep: firstDiff(native) }).toEqual({ build: "this process", firstDifferentStep: -1 });
-      expect({ build: "baseline", firstDifferentStep: firstDiff(baseline[c.label]) }).toEqual({ build: "baseline", firstDifferentStep: -1 });
+      expect(forced.length).toBeGreaterThan(0);
+      for (const run of forced)
+        expect({ build: run.label, firstDifferentStep: firstDiff(run.digests[c.label]) }).toEqual({ build: run.label, firstDifferentStep: -1 });
     }, 120_000);
+  });
+
+  describe("MICROADAM_CPU_PATH", () => {
+    const stepScript = `
+      const lib = require("./lib");
+      const info = lib.backends().cpu;
+      let error = null;
+      try {
+        const state = lib.createMicroAdamState({ numel: 100 });
+        lib.microAdamStep(state, new Float32Array(100), new Float32Array(100).fill(1), { lr: 1e-3 });
+      } catch (e) { error = { name: e.constructor.name, message: e.message }; }
+      process.stdout.write(JSON.stringify({ kernel: info.kernel, kernelError: info.kernelError ?? null, error }));
+    `;
+
+    test("an unknown value: steps throw a TypeError that names the variable, and backends() says why", () => {
+      const out = JSON.parse(inChild("avx513", stepScript));
+      expect(out.kernel).toBe("unavailable");
+      expect(out.kernelError).toMatch(/^MICROADAM_CPU_PATH must be avx512, avx2 or baseline \(or unset\), but it is 'avx513'/);
+      expect(out.error).toEqual({ name: "TypeError", message: out.kernelError });
+    }, 60_000);
+
+    // The non-finite scan has a version per path: each must find a NaN or an Inf wherever it
+    // lies (vector bodies and scalar tails) and flag nothing else (the largest finite values,
+    // subnormals, -0).
+    const scanScript = `
+      const lib = require("./lib");
+      const f32Bits = new Uint32Array(1), f32 = new Float32Array(f32Bits.buffer);
+      const found = [];
+      for (const dtype of ["f32", "bf16", "f16"]) {
+        const bad = dtype === "f32" ? [0x7fc00000, 0xff800000, 0x7f800001] : dtype === "bf16" ? [0x7fc0, 0xff80, 0x7f81] : [0x7e00, 0xfc00, 0x7c01];
+        const edge = dtype === "f32" ? [0x7f7fffff, 0xff7fffff, 1, 0x80000000] : dtype === "bf16" ? [0x7f7f, 0xff7f, 1, 0x8000] : [0x7bff, 0xfbff, 1, 0x8000];
+        for (const numel of [1, 63, 64, 65, 4096 + 77]) {
+          const make = () => dtype === "f32" ? new Uint32Array(numel) : new Uint16Array(numel);
+          const tensor = (bits) => dtype === "f32" ? new Float32Array(bits.buffer) : { data: bits, dtype };
+          const state = lib.createMicroAdamState({ numel });
+          const params = tensor(make());
+          const step = (bits) => {
+            try { lib.microAdamStep(state, params, tensor(bits), { lr: 1e-3, nonFinite: "error" }); return "finite"; }
+            catch (e) { return e.constructor.name; }
+          };
+          const clean = make();
+          for (let i = 0; i < numel; i++) clean[i] = edge[i % edge.length];
+          if (step(clean) !== "finite") found.push(dtype + " " + numel + ": finite values flagged");
+          for (const position of new Set([0, numel >> 1, numel - 1, Math.min(63, numel - 1)]))
+            for (const b of bad) {
+              const g = clean.slice();
+              g[position] = b;
+              if (step(g) === "finite") found.push(dtype + " " + numel + ": missed " + b.toString(16) + " at " + position);
+            }
+          state.dispose();
+        }
+      }
+      process.stdout.write(JSON.stringify({ kernel: lib.backends().cpu.kernel, found }));
+    `;
+
+    test.each(CPU_PATHS.map((p) => [p]))("the non-finite scan on %s finds every NaN and Inf and nothing else", (cpuPath) => {
+      const out = JSON.parse(inChild(cpuPath, scanScript));
+      if (out.kernel !== cpuPath) {
+        console.warn(`SKIPPED: the ${cpuPath} non-finite scan was not checked: this CPU cannot run it (${out.kernel})`);
+        return;
+      }
+      expect(out.found).toEqual([]);
+    }, 60_000);
+
+    test("baseline is always available and is what it says", () => {
+      const out = JSON.parse(inChild("baseline", stepScript));
+      expect(out).toEqual({ kernel: "baseline", kernelError: null, error: null });
+    }, 60_000);
+
+    test("a path this CPU lacks is refused by name, never run", () => {
+      const best = backends().cpu.kernel;
+      const lacking = CPU_PATHS.slice(0, CPU_PATHS.indexOf(best as CpuPath));
+      if (lacking.length === 0) {
+        console.warn(`SKIPPED: this CPU runs every build (best: ${best}), so refusing a missing one cannot be checked here`);
+        return;
+      }
+      const out = JSON.parse(inChild(lacking[0], stepScript));
+      expect(out.kernel).toBe("unavailable");
+      expect(out.kernelError).toMatch(new RegExp(`^MICROADAM_CPU_PATH=${lacking[0]}: this CPU \\(or this build\\) has no ${lacking[0]} kernel`));
+      expect(out.error?.message).toBe(out.kernelError);
+    }, 60_000);
   });
 }

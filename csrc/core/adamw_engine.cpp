@@ -24,6 +24,9 @@ AdamWScalars makeAdamWScalars(const HyperParams& hp, uint64_t step) {
 }
 
 StepReport adamWCpuStep(const std::vector<AdamWTensorStep>& steps, NonFinitePolicy policy) {
+  // Throws before any work if MICROADAM_CPU_PATH names no usable path. AdamW has no AVX-512
+  // build: it moves 28 bytes per element and waits on memory.
+  const bool avx2 = activeCpuPath() != CpuPath::Baseline;
   if (shouldSkipForNonFinite(gradientsOf(steps), policy)) return StepReport{true};
   constexpr uint64_t kChunk = 1 << 14;  // 16K elements: about 200 KB of data touched per chunk
   std::vector<AdamWScalars> scalars;
@@ -33,7 +36,6 @@ StepReport adamWCpuStep(const std::vector<AdamWTensorStep>& steps, NonFinitePoli
     firstChunk[i + 1] = firstChunk[i] + (steps[i].state->numel() + kChunk - 1) / kChunk;
   }
   for (const AdamWTensorStep& s : steps) s.state->setStep(s.state->step() + 1);
-  const bool avx2 = std::strcmp(blockKernelName(), "avx2") == 0;
   ThreadPool::shared().parallelFor(firstChunk.back(), 1, [&](uint64_t begin, uint64_t end) {
     for (uint64_t c = begin; c < end; ++c) {
       const size_t t = size_t(std::upper_bound(firstChunk.begin(), firstChunk.end(), c) - firstChunk.begin() - 1);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "errors.h"
+#include "finite_scan.h"
 #include "thread_pool.h"
 
 namespace microadam {
@@ -55,7 +56,7 @@ bool gradientsAreFinite(const std::vector<TensorView>& grads) {
       const size_t t = size_t(std::upper_bound(firstChunk.begin(), firstChunk.end(), c) - firstChunk.begin() - 1);
       const TensorView& g = grads[t];
       const uint64_t from = (c - firstChunk[t]) * kChunk;
-      if (!rangeIsFinite(g, from, std::min(g.numel, from + kChunk))) finite.store(false, std::memory_order_relaxed);
+      if (!rangeIsFiniteOnPath(g, from, std::min(g.numel, from + kChunk))) finite.store(false, std::memory_order_relaxed);
     }
   });
   return finite.load();

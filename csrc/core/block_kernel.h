@@ -1,7 +1,9 @@
-// The body of stepBlock, included by block_kernel_baseline.cpp and block_kernel_avx2.cpp, which
-// compile it for two instruction sets. Everything here has internal linkage (see numeric.h).
-// MICROADAM_KERNEL_NAMESPACE names the build; MICROADAM_KERNEL_AVX2 (the AVX2 build) swaps the
-// plain C++ passes for those of block_passes_avx2.h, which give the same bits.
+// The body of stepBlock, included by block_kernel_baseline.cpp, block_kernel_avx2.cpp and
+// block_kernel_avx512.cpp, which compile it for three instruction sets. Everything here has
+// internal linkage (see numeric.h). MICROADAM_KERNEL_NAMESPACE names the build;
+// MICROADAM_KERNEL_AVX2 (the AVX2 and AVX-512 builds) swaps the plain C++ passes for those of
+// block_passes_avx2.h, and MICROADAM_KERNEL_AVX512 (the AVX-512 build) the element passes for
+// those of block_passes_avx512.h; all give the same bits.
 #include <cstdint>
 
 #include "block_passes.h"
@@ -15,6 +17,9 @@
 #if MICROADAM_KERNEL_AVX2
 #include "block_passes_avx2.h"
 #endif
+#if MICROADAM_KERNEL_AVX512
+#include "block_passes_avx512.h"
+#endif
 
 namespace microadam {
 namespace MICROADAM_KERNEL_NAMESPACE {
@@ -26,6 +31,32 @@ template <Dtype G>
 DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, const BlockErrors& e, uint32_t threshold,
                                  LinePrefetcher& ahead, BlockScratch& scratch) {
   float* a = scratch.values.data();
+#if MICROADAM_KERNEL_AVX512
+  if (e.q % 16 == 0) {
+    float* units = scratch.bucketUnits.data();
+    float* lows = scratch.bucketLows.data();
+    const uint32_t chunks = e.count / 64;
+    const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
+    uint64_t* marks = scratch.marks.data();
+    uint32_t* candidates = scratch.candidates.data();
+    // With a threshold, the candidates are listed too (selectBlockTopk ranks them from the list).
+    if constexpr (G == Dtype::F16) {
+      // f16 is widened element by element (the reference's conversion), then stepped as f32.
+      for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
+      return threshold != 0
+                 ? dequantizeBlockAvx512<Dtype::F32, 0, true>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<Dtype::F32, 0>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else if (e.q == 64) {
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 64, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 64>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else {
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 0, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 0>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    }
+  }
+#endif
 #if MICROADAM_KERNEL_AVX2
   if (e.q % 8 == 0) {
     float* units = scratch.bucketUnits.data();
@@ -53,7 +84,13 @@ DequantizedBlock dequantizeBlock(const typename Element<G>::Storage* grads, cons
 // Step 3; asks `ahead` for half of the lines it has left.
 void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePrefetcher& ahead,
                    uint8_t* codeScratch) {
-#if MICROADAM_KERNEL_AVX2
+#if MICROADAM_KERNEL_AVX512
+  const uint32_t lines = ahead.left() / 2;
+  if (e.q == 64)
+    quantizeBlockAvx512<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+  else
+    quantizeBlockAvx512<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+#elif MICROADAM_KERNEL_AVX2
   const uint32_t lines = ahead.left() / 2;
   if (e.q == 64)
     quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
@@ -70,6 +107,11 @@ void quantizeBlock(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePr
 // (scratch.moments), in slots; scratch.slotOf maps an index to its slot.
 uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
                          LinePrefetcher& ahead, BlockScratch& scratch) {
+#if MICROADAM_KERNEL_AVX512
+  // Fresh slots start at +0 inside the pass.
+  return accumulateWindowCompactAvx512(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
+                                       scratch.moments.data(), scratch.slotIndex.data(), scratch.named.data(), ahead);
+#else
   // Every slot that can be used starts at +0.
   const uint64_t rows = step < window ? step : window;
   const uint64_t capacity = scratch.moments.size() / 2;  // a block has no more distinct indices
@@ -84,6 +126,16 @@ uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t windo
   return accumulateWindowCompact(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(), moments,
                                  scratch.slotOf.data(), scratch.named.data());
 #endif
+#endif
+}
+
+// The index-to-slot map of accumulateNamed, cleared again at the named indices.
+void clearSlot(BlockScratch& scratch, uint16_t idx) {
+#if MICROADAM_KERNEL_AVX512
+  scratch.slotIndex[idx] = 0;
+#else
+  scratch.slotOf[idx] = 0;
+#endif
 }
 
 void namedDirections(uint32_t count, const float* moments, const StepScalars& s, float* direction) {
@@ -95,11 +147,30 @@ void namedDirections(uint32_t count, const float* moments, const StepScalars& s,
 }
 
 uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
-#if MICROADAM_KERNEL_AVX2
+#if MICROADAM_KERNEL_AVX512
+  return markMagnitudesAvx512(a, count, threshold, marks);
+#elif MICROADAM_KERNEL_AVX2
   return markMagnitudesAvx2(a, count, threshold, marks);
 #else
   return markMagnitudesReference(a, count, threshold, marks);
 #endif
+}
+
+// The Top-K when the marks (|a| bits >= 1) are fewer than k: every marked element, and the
+// first `zeros` unmarked ones (key 0: ties go to the smaller index), in ascending order.
+uint32_t selectNonzeroThenFirstZeros(const uint64_t* marks, uint32_t count, uint32_t zeros, uint16_t* selected) {
+  uint32_t taken = 0, i = 0;
+  for (; i < count && zeros != 0; ++i) {
+    const bool marked = (marks[i / 64] >> (i % 64)) & 1;
+    selected[taken++] = uint16_t(i);
+    zeros -= uint32_t(!marked);
+  }
+  // Past the last zero taken, only the marked ones.
+  for (uint32_t w = i / 64; w < markWords(count); ++w) {
+    uint64_t bits = marks[w] & (w == i / 64 ? ~uint64_t(0) << (i % 64) : ~uint64_t(0));
+    for (; bits != 0; bits &= bits - 1) selected[taken++] = uint16_t(64 * w + uint32_t(__builtin_ctzll(bits)));
+  }
+  return taken;
 }
 
 // Step 2: the Top-K of the block into `selected` (ascending); returns how many. Uses the marks
@@ -113,12 +184,27 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
     for (uint32_t i = 0; i < count; ++i) selected[i] = uint16_t(i);
     return count;
   }
+  if (d.maxMagnitude == 0) {
+    // Every a is +0 or -0 (a gradient that is zero here, as at an input never lit): all keys
+    // tie at 0, so the smallest indices win. No hint: none would be reached.
+    for (uint32_t i = 0; i < keep; ++i) selected[i] = uint16_t(i);
+    *hint = 0;
+    return keep;
+  }
   const uint32_t maxKey = d.maxMagnitude > 0x7F800000u ? kNanKey : d.maxMagnitude;
   const uint32_t aim = nextTopkAim(hinted ? hintAim(*hint) : 0, d.marked, keep);
   if (hinted) {
     // Too few keys reach the hint: the block's top fell. Lower the threshold by a quarter octave,
     // then by twice as much each time, and mark again.
     uint32_t threshold = hintThreshold(*hint), marked = d.marked;
+#if MICROADAM_KERNEL_AVX512
+    if (marked >= keep && d.listed) {
+      // The hint held, and dequantizeBlock listed its candidates' indices.
+      rankCandidatesAvx512(a, scratch.candidates.data(), marked, scratch.ranked.data());
+      *hint = selectRanked(scratch.ranked.data(), marked, keep, threshold, maxKey, aim, scratch.histogram.data(), selected);
+      return keep;
+    }
+#endif
     for (uint32_t drop = 1u << 21; marked < keep && threshold > 1 && drop <= (1u << 26); drop <<= 1) {
       threshold = threshold > drop ? threshold - drop : 1;
       marked = markMagnitudes(a, count, threshold, scratch.marks.data());
@@ -127,6 +213,12 @@ uint32_t selectBlockTopk(const float* a, uint32_t count, uint32_t keep, const De
       *hint = selectMarked([a](uint32_t i) { return magnitudeKey(a[i]); }, scratch.marks.data(), count, keep, threshold,
                            maxKey, aim, scratch.ranked.data(), scratch.histogram.data(), selected);
       return keep;
+    }
+    if (threshold == 1) {
+      // Fewer than k keys are above 0 (a block mostly zero, as where inputs are rarely lit): the
+      // marked ones and the first k - marked zeros, which the tie rule ranks next.
+      *hint = 16 | aim;
+      return selectNonzeroThenFirstZeros(scratch.marks.data(), count, keep - marked, selected);
     }
   }
   uint32_t* keys = scratch.keys.data();
@@ -173,6 +265,11 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   const uint32_t threshold = hintThreshold(*hint);
   const bool hinted = keep < count && threshold != 0 && threshold <= 0x7F800000u;
   const DequantizedBlock dequantized = dequantizeBlock<G>(grads + begin, errors, hinted ? threshold : 0, ahead, scratch);
+  if (TopkHintStats& stats = topkHintStats(); stats.enabled.load(std::memory_order_relaxed)) {
+    stats.blocks.fetch_add(1, std::memory_order_relaxed);
+    stats.hinted.fetch_add(hinted, std::memory_order_relaxed);
+    stats.held.fetch_add(hinted && dequantized.marked >= keep, std::memory_order_relaxed);
+  }
 
   // The small scattered pieces of state the next block starts with, its window rows and bucket
   // ranges: otherwise each is a miss that a pass waits on.
@@ -212,7 +309,6 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   // 4-5. Moments at the indices the window names, each listed once; everywhere else u = +0.
   const float* moments = scratch.moments.data();
-  uint16_t* slotOf = scratch.slotOf.data();
   const uint16_t* named = scratch.named.data();
   const WindowBlock windowBlock{state.windowIndices() + slot0, state.windowValues() + slot0, K, keep};
   const uint32_t namedCount = accumulateNamed(windowBlock, step, window, s, ahead, scratch);
@@ -220,13 +316,20 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
 
   if (!s.hasDecay && !s.hasAlpha) {
     // 7, sparse: with lambda = 0 a +0 direction leaves p as it is, so only named indices change.
+#if MICROADAM_KERNEL_AVX512
+    if constexpr (P == Dtype::F32) {
+      updateNamedParamsAvx512(namedCount, named, moments, s.c1, s.c2, s.eps, s.lr, params + begin,
+                              scratch.slotIndex.data());
+      return;
+    }
+#endif
     float* direction = scratch.namedDirection.data();
     namedDirections(namedCount, moments, s, direction);
     auto* __restrict__ blockParams = params + begin;
     const float lr = s.lr;
     for (uint32_t n = 0; n < namedCount; ++n) {
       const size_t idx = named[n];
-      slotOf[idx] = 0;
+      clearSlot(scratch, uint16_t(idx));
       const float u = direction[n];
       if (floatBits(u) == 0) continue;
       Param::store(blockParams, idx, Param::load(blockParams, idx) - lr * u);
@@ -238,7 +341,7 @@ void stepBlockTyped(HostState& state, uint64_t block, void* paramData, const voi
   for (uint32_t n = 0; n < namedCount; ++n) {
     const uint16_t idx = named[n];
     direction[idx] = adamDirection(moments[2 * n], moments[2 * n + 1], s.c1, s.c2, s.eps);
-    slotOf[idx] = 0;
+    clearSlot(scratch, idx);
   }
   // 6. With alpha, u += alpha*deq and the error keeps (1-alpha)*deq; a holds deq, then e.
   if (s.hasAlpha) {

@@ -29,6 +29,7 @@ struct BlockErrors {
 struct DequantizedBlock {
   uint32_t marked;        // elements whose |a| bits reach the threshold (0 without one)
   uint32_t maxMagnitude;  // the largest |a| bits; above 0x7F800000 if some a is NaN
+  bool listed = false;    // the marked elements' indices were listed too (AVX-512 build)
 };
 
 // Step 1: a = g + dequantized error over the block. With a threshold (0 = none; at most

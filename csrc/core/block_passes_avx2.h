@@ -147,7 +147,7 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
 }
 
 // markMagnitudesReference, 64 elements (one mark word) at a time.
-uint32_t markMagnitudesAvx2(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+[[maybe_unused]] uint32_t markMagnitudesAvx2(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
   const __m256i magnitudeMask = _mm256_set1_epi32(0x7FFFFFFF), below = _mm256_set1_epi32(int32_t(threshold) - 1);
   const uint32_t vectorEnd = count & ~63u;
   uint32_t marked = 0;
@@ -343,7 +343,7 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
 // computed eight slots at a time, side by side like M and W, into `terms` (2 * keep floats,
 // rounded up to whole vectors): each slot is then one 8-byte add into `moments`. Asks `ahead`
 // for what it has left, spread over the rows.
-uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
+[[maybe_unused]] uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
                                     const float* beta1Powers, const float* beta2Powers, float* momentsOut,
                                     uint16_t* slotOfOut, uint16_t* namedOut, float* termsOut, LinePrefetcher& ahead) {
   // Local restrict copies: the scatter loop then keeps every pointer in a register.

@@ -24,17 +24,19 @@ class LinePrefetcher {
   // Lines not yet asked for.
   uint32_t left() const { return linesIn(next_, end_) + linesIn(secondNext_, secondEnd_); }
 
-  // Asks for the next `lines` lines (fewer at the end).
+  // Asks for the next `lines` lines (fewer at the end): one bound per range, not per line.
   void ask(uint32_t lines) {
-    for (; lines != 0; --lines) {
-      if (next_ >= end_) {
-        if (secondNext_ >= secondEnd_) return;
-        next_ = secondNext_;
-        end_ = secondEnd_;
-        secondNext_ = secondEnd_;
-      }
-      __builtin_prefetch(next_, 0, 2);
-      next_ += 64;
+    for (;;) {
+      const uint32_t inRange = linesIn(next_, end_);
+      const uint32_t here = lines < inRange ? lines : inRange;
+      const char* p = next_;
+      for (uint32_t k = 0; k < here; ++k) __builtin_prefetch(p + 64 * size_t(k), 0, 2);
+      next_ += 64 * size_t(here);
+      lines -= here;
+      if (lines == 0 || secondNext_ >= secondEnd_) return;
+      next_ = secondNext_;
+      end_ = secondEnd_;
+      secondNext_ = secondEnd_;
     }
   }
 

@@ -4,6 +4,7 @@
 // CUDA kernel.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -38,9 +39,11 @@ struct BlockScratch {
   ScratchArray<float> values;         // a, later the error e
   ScratchArray<uint32_t> keys;        // Top-K keys of a (only when the hint misses)
   ScratchArray<uint64_t> marks;       // Top-K candidate marks, one bit per element
+  ScratchArray<uint32_t> candidates;  // the marked indices, listed (AVX-512 build)
   ScratchArray<float> moments;        // M and W of each named slot, side by side
   ScratchArray<float> direction;      // u at the named indices (general path)
   ScratchArray<uint16_t> slotOf;      // slot + 1 of each index the window names, else 0
+  ScratchArray<uint32_t> slotIndex;   // the same in 32 bits, for gathers (AVX-512 build)
   ScratchArray<uint16_t> named;       // the indices the window names, each once, by slot
   ScratchArray<float> namedDirection; // u of each slot (sparse path)
   ScratchArray<float> windowTerms;    // p1 * v and p2 * v * v of one window row, side by side
@@ -53,19 +56,43 @@ struct BlockScratch {
   void reserve(uint32_t capacity);
 };
 
-// Runs block `block` of `state` (its counter already advanced to the new t). Uses the AVX2
-// build of the kernel where the CPU has it; both builds give the same bits.
+// How often the Top-K threshold carried from a block's previous step held (at least k elements
+// reached it, so no histogram of the block was needed). Counted only while `enabled` (the step
+// benchmark turns it on for steps it does not time); a load and a branch per block otherwise.
+struct TopkHintStats {
+  std::atomic<bool> enabled{false};
+  std::atomic<uint64_t> blocks{0}, hinted{0}, held{0};
+};
+TopkHintStats& topkHintStats();
+
+// The builds of the kernel (all give the same bits), best last.
+enum class CpuPath { Baseline, Avx2, Avx512 };
+
+// The build stepBlock uses: the best one this CPU runs (CPUID), or the one named by the
+// environment variable MICROADAM_CPU_PATH (avx512, avx2 or baseline; MICROADAM_NO_AVX2=1, the
+// older switch, means baseline). Decided once per process. Throws TypeError naming the variable
+// for an unknown value, DeviceUnavailableError for a path this CPU lacks; call it before
+// stepping (cpuStep does), never from a worker thread.
+CpuPath activeCpuPath();
+const char* cpuPathName(CpuPath path);
+
+// Runs block `block` of `state` (its counter already advanced to the new t) on activeCpuPath()
+// (which must have succeeded).
 void stepBlock(HostState& state, uint64_t block, const TensorView& params, const TensorView& grads,
                const StepScalars& scalars, BlockScratch& scratch);
 
-// Which kernel build stepBlock uses on this CPU ("avx2" or "baseline").
+// cpuPathName(activeCpuPath()): "avx512", "avx2" or "baseline"; throws as activeCpuPath does.
 const char* blockKernelName();
 
-// The two builds, for tests that compare them directly.
+// The builds, for tests that compare them directly.
 namespace kernel_baseline {
 void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
 }
 namespace kernel_avx2 {
+bool available();
+void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
+}
+namespace kernel_avx512 {
 bool available();
 void stepBlock(HostState&, uint64_t, const TensorView&, const TensorView&, const StepScalars&, BlockScratch&);
 }

@@ -9,6 +9,7 @@
 namespace microadam {
 
 StepReport cpuStep(const std::vector<TensorStep>& steps, NonFinitePolicy policy) {
+  activeCpuPath();  // throws here, before any work, if MICROADAM_CPU_PATH names no usable path
   if (shouldSkipForNonFinite(gradientsOf(steps), policy)) return StepReport{true};
 
   std::vector<StepScalars> scalars;

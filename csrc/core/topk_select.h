@@ -116,14 +116,15 @@ constexpr uint32_t kTopkSmallBoundary = 32;
 // No sort and few unpredictable branches: a histogram of the candidates' keys (64 bins between
 // threshold and maxKey) finds the bin holding the keep-th key; everything above it is taken;
 // inside it the candidates are ranked exactly (a finer histogram first if many share it). The
-// last pass takes every candidate whose rank reaches the cut, in index order.
+// last pass takes every candidate whose rank reaches the cut, in index order. In two parts:
+// rankMarked, then selectRanked.
+//
+// The ranks (topkRank) of the marked elements, in index order, into `ranked`; returns how
+// many. In a whole word, up to four without a branch (once the word runs out, the last element
+// of the word is read and written one past the candidates, where the next candidate lands),
+// the rest of a denser word in a loop.
 template <class KeyOf>
-MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_t count, uint32_t keep,
-                                     uint32_t threshold, uint32_t maxKey, uint32_t aim, uint64_t* ranked,
-                                     uint32_t* bins, uint16_t* selected) {
-  // The candidates, in index order. In a whole word, up to four without a branch (once the
-  // word runs out, the last element of the word is read and written one past the candidates,
-  // where the next candidate lands), the rest of a denser word in a loop.
+MA_HOST_DEVICE uint32_t rankMarked(KeyOf keyOf, const uint64_t* marks, uint32_t count, uint64_t* ranked) {
   uint32_t n = 0;
   for (uint32_t w = 0; w < markWords(count); ++w) {
     uint64_t bits = marks[w];
@@ -138,6 +139,12 @@ MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_
       ranked[n++] = topkRank(keyOf(i), i);
     }
   }
+  return n;
+}
+
+// selectMarked once the candidates are ranked: ranked[0..n) in index order.
+MA_HOST_DEVICE uint32_t selectRanked(uint64_t* ranked, uint32_t n, uint32_t keep, uint32_t threshold, uint32_t maxKey,
+                                     uint32_t aim, uint32_t* bins, uint16_t* selected) {
   // Bins of width 2^shift from `low`: the keep-th key is in bin `bin`, `above` keys above it.
   const uint32_t low = threshold;
   auto shiftFor = [](uint32_t range) {
@@ -214,6 +221,13 @@ MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_
     written += uint32_t(ranked[c] >= cut);
   }
   return hintKey | aim;
+}
+
+template <class KeyOf>
+MA_HOST_DEVICE uint32_t selectMarked(KeyOf keyOf, const uint64_t* marks, uint32_t count, uint32_t keep,
+                                     uint32_t threshold, uint32_t maxKey, uint32_t aim, uint64_t* ranked,
+                                     uint32_t* bins, uint16_t* selected) {
+  return selectRanked(ranked, rankMarked(keyOf, marks, count, ranked), keep, threshold, maxKey, aim, bins, selected);
 }
 
 // The lowest key of the histogram bin holding the keep-th largest key: at least `keep` keys

@@ -58,7 +58,13 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("hardwareThreads", double(std::thread::hardware_concurrency()));
   o.Set("compiler", __VERSION__);
-  o.Set("cpuKernel", blockKernelName());
+  // MICROADAM_CPU_PATH may name no usable path: the steps throw then; this only reports it.
+  try {
+    o.Set("cpuKernel", blockKernelName());
+  } catch (const std::exception& e) {
+    o.Set("cpuKernel", "unavailable");
+    o.Set("cpuKernelError", e.what());
+  }
   // What the CUDA entry of the backend registry reports: the engine's probe of the runtime, or
   // the stand-in's reason in a build without CUDA.
   const BackendDescription d = backendFor(Device::Cuda).describe();
