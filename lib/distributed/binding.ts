@@ -50,7 +50,8 @@ export function distributedBinding(): DistributedBinding {
   if (loaded) return loaded;
   const howTo =
     "It is built from source where an MPI library is found: on Debian/Ubuntu 'apt-get install libopenmpi-dev openmpi-bin', " +
-    "then 'npm run build:native' (cmake-js) in the package directory. Launch the ranks with 'mpirun -np <N> node your-script.js' " +
+    "then 'npm run build:native' in a checkout of microadam-native (the published package's prebuilds do not carry it yet). " +
+    "Launch the ranks with 'mpirun -np <N> node your-script.js' " +
     "(docs/distributed.md).";
   if (!fs.existsSync(addonPath))
     throw withCode(new Error(`microadam-native/distributed: the distributed addon is not built (looked for ${addonPath}). ${howTo}`), "ERR_MICROADAM_DISTRIBUTED_UNAVAILABLE");
