@@ -7,16 +7,19 @@
 //     the published package on unpkg: npmjs.com shows the README without the repository's files,
 //     so a relative link there is a 404, while every docs/ file ships in the tarball.
 //
-//   prepack:  node scripts/pack-manifest.js strip     (keeps the originals as <file>.dev)
+//   prepack:  node scripts/pack-manifest.js strip     (keeps the originals in .pack-originals/)
 //   postpack: node scripts/pack-manifest.js restore
-// A pack that dies between the two leaves the .dev files; the next strip or restore puts them
-// back first, so the development files are never lost. Files are replaced by rename.
+// The originals live in a dot-folder because npm packs every README* file at the root, whatever
+// `files` says. A pack that dies between the two leaves them there (run `restore`); the next strip
+// or restore puts them back first, so the development files are never lost. Files are replaced by
+// rename.
 "use strict";
 const fs = require("fs");
 const path = require("path");
 
 const root = path.join(__dirname, "..");
 const PUBLISHED_SCRIPTS = ["install"];
+const originals = path.join(root, ".pack-originals");
 
 function writeAtomically(file, text) {
   fs.writeFileSync(`${file}.tmp`, text);
@@ -39,23 +42,25 @@ function publishedReadme(text, pkg) {
 
 const FILES = [
   ["package.json", (text) => publishedManifest(text)],
-  ["README.md", (text) => publishedReadme(text, JSON.parse(fs.readFileSync(path.join(root, "package.json.dev"), "utf8")))],
+  ["README.md", (text) => publishedReadme(text, JSON.parse(fs.readFileSync(path.join(originals, "package.json"), "utf8")))],
 ];
 
 function restore() {
   for (const [name] of FILES) {
-    const saved = path.join(root, `${name}.dev`);
+    const saved = path.join(originals, name);
     if (fs.existsSync(saved)) fs.renameSync(saved, path.join(root, name));
   }
+  fs.rmSync(originals, { recursive: true, force: true });
 }
 
 function strip() {
   restore();
+  fs.mkdirSync(originals);
   for (const [name, publish] of FILES) {
     const file = path.join(root, name);
     if (!fs.existsSync(file)) continue;
     const text = fs.readFileSync(file, "utf8");
-    writeAtomically(`${file}.dev`, text);
+    writeAtomically(path.join(originals, name), text);
     writeAtomically(file, publish(text));
   }
 }

@@ -116,11 +116,11 @@ test("pack-manifest strips the development scripts, makes README links absolute,
       `[LICENSE](https://unpkg.com/microadam-native@${version}/LICENSE) and [the site](https://example.com/docs/x.md).\n`,
   );
   run("strip"); // a second strip (a pack that died before postpack) starts from the original
-  expect(fs.readFileSync(path.join(dir, "package.json.dev"), "utf8")).toBe(original);
+  expect(fs.readFileSync(path.join(dir, ".pack-originals", "package.json"), "utf8")).toBe(original);
   run("restore");
   expect(fs.readFileSync(path.join(dir, "package.json"), "utf8")).toBe(original);
   expect(fs.readFileSync(path.join(dir, "README.md"), "utf8")).toBe(readme);
-  expect(fs.readdirSync(dir).filter((f) => f.endsWith(".dev"))).toEqual([]);
+  expect(fs.existsSync(path.join(dir, ".pack-originals"))).toBe(false);
   expect(() => run("publish")).toThrow();
 });
 
