@@ -155,7 +155,7 @@ function nativeCostByCount(counts: number[], out: string): void {
     const random = xorshift(n);
     const params = Array.from({ length: n }, () => Float32Array.from({ length: 64 }, () => random() - 0.5));
     const grads = Array.from({ length: n }, () => Float32Array.from({ length: 64 }, () => (random() - 0.5) * 1e-3));
-    const opt = new MicroAdam(params, { lr: 1e-3 });
+    const opt = new MicroAdam(params, { denseBelow: 0, lr: 1e-3 });
     for (let i = 0; i < 12; i++) opt.step(grads);
     const steps: StepTiming[] = [];
     const skipped: StepTiming[] = [];
@@ -224,8 +224,8 @@ async function main(): Promise<void> {
     manyGrads.push(flatGrads.slice(offset, offset + n));
     offset += n;
   }
-  const single = new MicroAdam([flatParams], options);
-  const many = new MicroAdam(manyParams, options);
+  const single = new MicroAdam([flatParams], { ...options, denseBelow: 0 });
+  const many = new MicroAdam(manyParams, { ...options, denseBelow: 0 });
   const singleGrads = [flatGrads];
   console.log("done");
 

@@ -105,7 +105,7 @@ export function createAdamWState(options: { numel: number }): AdamWState {
   return new AdamWState(requireInteger(o.numel, "options.numel", 1, Number.MAX_SAFE_INTEGER));
 }
 
-function checkAdamWState(state: unknown, name: string): AdamWState {
+export function checkAdamWState(state: unknown, name: string): AdamWState {
   return checkState(state, name, isAdamWState, "an AdamWState (from createAdamWState)");
 }
 

@@ -15,6 +15,7 @@ import {
   type SteppableState,
 } from "./native-call";
 import { checkStream } from "./device-array";
+import { runMixedStep, runMixedStepAsync, type MixedStepPlan } from "./mixed-step";
 import { DTYPE_CODE, normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
 import type { GroupRecord, NonFinitePolicy, StepResult, StepTensor } from "./types";
 import { warnFirstSkippedStep } from "./skip-warning";
@@ -53,6 +54,11 @@ export interface OptimizerKind<S extends OptimizerState> {
   hyperKeys: readonly string[];
   native: NativeStepFunctions;
   checkState(state: unknown, name: string): S;
+  /**
+   * MicroAdam's small tensors: the native AdamW steps the states `isDense` picks, in a call of
+   * their own (mixed-step.ts). Absent: one call steps every state.
+   */
+  dense?: { native: NativeStepFunctions; isDense(state: S): boolean };
 }
 
 /** The kind of every optimizer this module constructed: a look-alike made from a prototype has none. */
@@ -162,6 +168,8 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   /** By group index; checked again only when a group's values change (users set lr between steps). */
   private readonly checkedHyper: (CheckedHyper | undefined)[] = [];
   private packed?: PackedBuffers;
+  /** By the number of tensors in a call: which are the dense ones (kind.dense only). */
+  private mixedPlan?: MixedStepPlan;
 
   protected constructor(
     params: StepTensor[] | ParamGroup[],
@@ -210,12 +218,16 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
 
   /** One step over every tensor; `grads` in the order of the flattened param groups. */
   step(grads: StepTensor[], options?: OptimizerStepOptions): StepResult {
-    return this.result(runPackedStep(this.kind.native, this.buildCall(grads, options, false)));
+    const call = this.buildCall(grads, options, false);
+    const plan = this.planOf(call);
+    return this.result(plan === undefined ? runPackedStep(this.kind.native, call) : runMixedStep(plan, call));
   }
 
   /** The same step off the event loop; do not touch params or grads until it settles. */
   async stepAsync(grads: StepTensor[], options?: OptimizerStepOptions): Promise<StepResult> {
-    return this.result(await runPackedStepAsync(this.kind.native, this.buildCall(grads, options, true)));
+    const call = this.buildCall(grads, options, true);
+    const plan = this.planOf(call);
+    return this.result(await (plan === undefined ? runPackedStepAsync(this.kind.native, call) : runMixedStepAsync(plan, call)));
   }
 
   /** Frees every state's native memory (a step in flight finishes first). */
@@ -343,6 +355,20 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     if (paramNames !== undefined) paramNames.length = i;
     const args = stepArgs(natives, paramsData, gradsData, packed.dtypes.slice(0, 2 * i), packed.hyper.slice(0, HYPER_FIELDS.length * i), policy, stream);
     return { args, paramNames };
+  }
+
+  /** The split of a call into its dense and its other tensors; undefined without kind.dense. */
+  private planOf(call: PackedStepCall): MixedStepPlan | undefined {
+    const dense = this.kind.dense;
+    if (dense === undefined) return undefined;
+    const count = call.args[0].length; // the call's tensors are states[0..count)
+    if (this.mixedPlan === undefined || this.mixedPlan.denseIndices.length + this.mixedPlan.sparseIndices.length !== count) {
+      const denseIndices: number[] = [];
+      const sparseIndices: number[] = [];
+      for (let i = 0; i < count; i++) (dense.isDense(this.states[i]) ? denseIndices : sparseIndices).push(i);
+      this.mixedPlan = { sparse: this.kind.native, dense: dense.native, denseIndices, sparseIndices };
+    }
+    return this.mixedPlan;
   }
 
   private packedBuffers(count: number): PackedBuffers {

@@ -8,6 +8,7 @@ export const {
   microAdamStep,
   microAdamStepAsync,
   MicroAdam,
+  DEFAULT_DENSE_BELOW,
   DeviceArray,
   synchronize,
   AdamW,

@@ -26,8 +26,10 @@ export type {
 export { createMicroAdamState, MicroAdamState } from "./state";
 export { microAdamStep, microAdamStepAsync } from "./step";
 export {
+  DEFAULT_DENSE_BELOW,
   MicroAdam,
   type MicroAdamOptions,
+  type MicroAdamTensorState,
   type OptimizerStepOptions,
   type ParamGroup,
   type ResolvedParamGroup,

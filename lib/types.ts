@@ -1,4 +1,5 @@
 // Public types of microadam-native. The algorithm they describe is defined in docs/algorithm.md.
+import type { AdamWSnapshot } from "./adamw";
 import type { DeviceArray } from "./device-array";
 
 /** Element type of a tensor: IEEE float32, bfloat16 or IEEE float16. */
@@ -122,11 +123,17 @@ export type GroupRecord = Required<Pick<MicroAdamStepOptions, "lr" | "beta1" | "
   numels: number[];
 };
 
-/** What MicroAdam.stateDict() returns and loadStateDict() takes (structuredClone copies it). */
+/**
+ * What MicroAdam.stateDict() returns and loadStateDict() takes (structuredClone copies it).
+ * Version 1 (what 0.1 wrote) when every tensor has a MicroAdam state; version 2 when some have
+ * AdamW states (under denseBelow): their entries of `states` are AdamW snapshots.
+ */
 export interface MicroAdamStateDict {
   format: "microadam-native/state-dict";
-  version: 1;
+  version: 1 | 2;
   layout: Omit<MicroAdamStateConfig, "numel" | "device" | "deviceIndex">;
+  /** Version 2: the optimizer's denseBelow, for the reader (each state's kind is its snapshot's). */
+  denseBelow?: number;
   paramGroups: GroupRecord[];
-  states: MicroAdamSnapshot[];
+  states: (MicroAdamSnapshot | AdamWSnapshot)[];
 }

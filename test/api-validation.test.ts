@@ -122,16 +122,16 @@ describe("the native layer checks again when the facade is bypassed", () => {
 describe("MicroAdam argument checks", () => {
   test("grads must match the params one to one", () => {
     const p = new Float32Array(10);
-    const opt = new MicroAdam([p], { lr: 0.1 });
+    const opt = new MicroAdam([p], { denseBelow: 0, lr: 0.1 });
     expect(() => opt.step([])).toThrow("Expected an array of 1 tensors (one per parameter) for grads but received an array of length 0");
     expect(() => opt.step([new Float32Array(9)])).toThrow(
       "Expected a tensor of 10 elements (the state's numel) for grads[0] but received Float32Array of length 9",
     );
   });
   test("group options are checked with the group's name", () => {
-    expect(() => new MicroAdam([{ params: [new Float32Array(4)], lr: -2 }], { lr: 0.1 })).toThrow(
+    expect(() => new MicroAdam([{ params: [new Float32Array(4)], lr: -2 }], { denseBelow: 0, lr: 0.1 })).toThrow(
       "Expected a number in [0, Infinity) for params[0].lr but received -2 of type number",
     );
-    expect(() => new MicroAdam([], { lr: 0.1 })).toThrow("Expected a non-empty array of tensors or of param groups for params");
+    expect(() => new MicroAdam([], { denseBelow: 0, lr: 0.1 })).toThrow("Expected a non-empty array of tensors or of param groups for params");
   });
 });

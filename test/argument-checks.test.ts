@@ -12,6 +12,7 @@ import {
   loadState,
   MicroAdam,
   MicroAdamState,
+  type MicroAdamSnapshot,
   microAdamStep,
   microAdamStepAsync,
   saveState,
@@ -97,15 +98,15 @@ describe("MicroAdamState.restore", () => {
 describe("MicroAdam.loadStateDict", () => {
   test("refuses bad dicts by field, puts every state back if a later one refuses, changes nothing", () => {
     const params = [wave(300, 1), wave(7, 2)];
-    const opt = new MicroAdam([{ params: [params[0]] }, { params: [params[1]], lr: 0.5 }], { lr: 0.01, ...layout });
+    const opt = new MicroAdam([{ params: [params[0]] }, { params: [params[1]], lr: 0.5 }], { denseBelow: 0, lr: 0.01, ...layout });
     opt.step([wave(300, 3), wave(7, 4)]);
     const good = opt.stateDict();
     const secondBad = structuredClone(good);
-    secondBad.states[1].windowIndices[0] = 5000; // the first state would restore fine
+    (secondBad.states[1] as MicroAdamSnapshot).windowIndices[0] = 5000; // the first state would restore fine
     const cases: Case[] = [
       ["none", () => opt.loadStateDict(undefined as never), TypeError, "Expected an object for stateDict but received undefined"],
       ["format", () => opt.loadStateDict({ ...good, format: "torch" as never }), TypeError, `Expected 'microadam-native/state-dict' for stateDict.format but received "torch" of type string`],
-      ["version", () => opt.loadStateDict({ ...good, version: 2 as never }), RangeError, "Expected 1 for stateDict.version but received 2 of type number"],
+      ["version", () => opt.loadStateDict({ ...good, version: 3 as never }), RangeError, "Expected 1 or 2 for stateDict.version but received 3 of type number"],
       ["layout", () => opt.loadStateDict({ ...good, layout: undefined as never }), TypeError, "Expected an object for stateDict.layout but received undefined"],
       ["density", () => opt.loadStateDict({ ...good, layout: { ...good.layout, density: 0.2 } }), RangeError, "Expected 0.1 (this optimizer's) for stateDict.layout.density but received 0.2 of type number"],
       ["groups", () => opt.loadStateDict({ ...good, paramGroups: good.paramGroups.slice(1) }), RangeError, "Expected an array of 2 groups for stateDict.paramGroups but received an array of length 1"],
@@ -139,7 +140,7 @@ describe("setNumThreads", () => {
 describe("checkpoint functions", () => {
   test("name the argument they refuse and change nothing", () => {
     const { state } = stepped();
-    const opt = new MicroAdam([wave(10, 1)], { lr: 0.1, ...layout });
+    const opt = new MicroAdam([wave(10, 1)], { denseBelow: 0, lr: 0.1, ...layout });
     const bytes = state.toBuffer();
     const cases: Case[] = [
       ["saveState target", () => saveState(undefined as never, "x"), TypeError, "Expected a MicroAdamState or a MicroAdam for target but received undefined"],
@@ -198,9 +199,9 @@ describe("buffers that are shared, resizable or detached", () => {
     expect(() => adamWStep(adamw, g, resizable(8), { lr: 0.1 })).toThrow(message("grads"));
     await expect(microAdamStepAsync(micro, resizable(8), g, { lr: 0.1 })).rejects.toThrow(message("params"));
     await expect(adamWStepAsync(adamw, new Float32Array(8), resizable(8), { lr: 0.1 })).rejects.toThrow(message("grads"));
-    expect(() => new MicroAdam([new Float32Array(8), resizable(8)], { lr: 0.1 })).toThrow(message("params[1]"));
+    expect(() => new MicroAdam([new Float32Array(8), resizable(8)], { denseBelow: 0, lr: 0.1 })).toThrow(message("params[1]"));
     expect(() => new AdamW([{ params: [{ data: resizable(8), dtype: "f32" }] }], { lr: 0.1 })).toThrow(message("params[0].params[0].data"));
-    const opt = new MicroAdam([new Float32Array(8)], { lr: 0.1 });
+    const opt = new MicroAdam([new Float32Array(8)], { denseBelow: 0, lr: 0.1 });
     await expect(opt.stepAsync([resizable(8)])).rejects.toThrow(message("grads[0]"));
     expect([micro.step, adamw.step, opt.stepCount]).toEqual([0, 0, 0]);
   });
@@ -232,7 +233,7 @@ describe("param groups", () => {
       ["not an array", () => make(p()), TypeError, "Expected a non-empty array of tensors or of param groups for params but received Float32Array of length 4"],
     ];
   };
-  const makeMicroAdam = (params: unknown) => new MicroAdam(params as never, { lr: 0.1 });
+  const makeMicroAdam = (params: unknown) => new MicroAdam(params as never, { denseBelow: 0, lr: 0.1 });
   const makeAdamW = (params: unknown) => new AdamW(params as never, { lr: 0.1 });
 
   test.each([
@@ -244,7 +245,7 @@ describe("param groups", () => {
 
   test("a layout option is named once, as options.<key>", () => {
     expectRefused(
-      [["window", () => new MicroAdam([p()], { lr: 0.1, window: 0 }), RangeError, "Expected an integer in [1, 1024] for options.window but received 0 of type number"]],
+      [["window", () => new MicroAdam([p()], { denseBelow: 0, lr: 0.1, window: 0 }), RangeError, "Expected an integer in [1, 1024] for options.window but received 0 of type number"]],
       () => null,
     );
   });
@@ -269,7 +270,7 @@ describe("look-alike objects made from a prototype", () => {
     expectRefused(cases, () => null);
     await expect(microAdamStepAsync(fakeState, p, p, { lr: 0.1 })).rejects.toThrow(`for state but received an object (MicroAdamState)${lookAlike}`);
     // A look-alike slipped into an optimizer's states is refused too, and nothing steps.
-    const opt = new MicroAdam([new Float32Array(4), new Float32Array(4)], { lr: 0.1 });
+    const opt = new MicroAdam([new Float32Array(4), new Float32Array(4)], { denseBelow: 0, lr: 0.1 });
     const real = opt.states[1];
     opt.states[1] = fakeState;
     expect(() => opt.step([p, p])).toThrow(`Expected a MicroAdamState (from createMicroAdamState) for states[1] but received an object (MicroAdamState)${lookAlike}`);
@@ -295,14 +296,14 @@ describe("state dicts name the snapshot they refuse by its path", () => {
   });
 
   test("MicroAdam", () => {
-    const opt = new MicroAdam([wave(300, 1), wave(70, 2)], { lr: 0.1, ...layout });
+    const opt = new MicroAdam([wave(300, 1), wave(70, 2)], { denseBelow: 0, lr: 0.1, ...layout });
     opt.step([wave(300, 3), wave(70, 4)]);
     const good = opt.stateDict();
     const bad = (i: number, patch: object) => ({ ...good, states: good.states.map((s, k) => (k === i ? { ...s, ...patch } : s)) });
     const cases: Case[] = [
       ["short codes", () => opt.loadStateDict(bad(1, { errorCodes: new Uint8Array(3) })), RangeError, "Expected a Uint8Array of length 35 for stateDict.states[1].errorCodes but received Uint8Array of length 3"],
       ["codes type", () => opt.loadStateDict(bad(1, { errorCodes: 5 })), TypeError, "Expected a Uint8Array for stateDict.states[1].errorCodes but received 5 of type number"],
-      ["shared", () => opt.loadStateDict(bad(0, { errorMax: new Uint16Array(new SharedArrayBuffer(good.states[0].errorMax.byteLength)) })), TypeError, "Expected stateDict.states[0].errorMax to be backed by an ArrayBuffer but it is backed by a SharedArrayBuffer"],
+      ["shared", () => opt.loadStateDict(bad(0, { errorMax: new Uint16Array(new SharedArrayBuffer((good.states[0] as MicroAdamSnapshot).errorMax.byteLength)) })), TypeError, "Expected stateDict.states[0].errorMax to be backed by an ArrayBuffer but it is backed by a SharedArrayBuffer"],
     ];
     expectRefused(cases, () => opt.toBuffer());
   });
@@ -329,7 +330,7 @@ describe("conversions and optimizer fields", () => {
 
   test("fields changed on an optimizer are checked at the next step", () => {
     const params = wave(8, 1);
-    const opt = new MicroAdam([params], { lr: 0.1 });
+    const opt = new MicroAdam([params], { denseBelow: 0, lr: 0.1 });
     const before = Buffer.from(params.buffer.slice(0));
     opt.nonFinite = Object.create(null);
     expect(() => opt.step([wave(8, 2)])).toThrow("Expected one of 'skip', 'error', 'ignore' for nonFinite but received an object");

@@ -36,7 +36,7 @@ function steppedState(numel: number, steps: number) {
 }
 
 function steppedOptimizer(steps: number, sizes = [301, 64, 7]) {
-  const opt = new MicroAdam([{ params: sizes.slice(0, 2).map((n, i) => wave(n, i)) }, { params: sizes.slice(2).map((n) => wave(n, 9)), lr: 0.3 }], {
+  const opt = new MicroAdam([{ params: sizes.slice(0, 2).map((n, i) => wave(n, i)) }, { params: sizes.slice(2).map((n) => wave(n, 9)), lr: 0.3 }], { denseBelow: 0,
     lr: 0.05,
     ...layout,
   });

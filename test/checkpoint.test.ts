@@ -107,7 +107,7 @@ describe("the bytes follow docs/checkpoint-format.md", () => {
   test("an optimizer: header, OPTM, then LAYT and STAT per tensor", () => {
     const opt = new MicroAdam(
       [{ params: [wave(300, 1), wave(70, 2)], lr: 0.02, weightDecay: 0.1 }, { params: [wave(5, 3)], alpha: 0.5 }],
-      { lr: 0.01, ...layout },
+      { denseBelow: 0, lr: 0.01, ...layout },
     );
     opt.step([wave(300, 4), wave(70, 5), wave(5, 6)]);
     const optm = Buffer.alloc(8 + 2 * 56);
@@ -118,7 +118,7 @@ describe("the bytes follow docs/checkpoint-format.md", () => {
       optm.writeUInt32LE(g.params.length, 8 + 56 * i + 48);
     });
     const sections: [string, Buffer][] = [["OPTM", optm]];
-    for (const s of opt.states) sections.push(["LAYT", layoutPayload(s)], ["STAT", statePayload(s)]);
+    for (const s of opt.states as MicroAdamState[]) sections.push(["LAYT", layoutPayload(s)], ["STAT", statePayload(s)]);
     expect(opt.toBuffer()).toEqual(documented(2, sections));
     expect(opt.toBuffer().length).toBe(60 + 56 * 2 + opt.states.reduce((sum, s) => sum + s.stateBytes + 104, 0));
   });
@@ -158,15 +158,15 @@ describe("round trips", () => {
 
   test("an optimizer carries its groups' hyperparameters", () => {
     const params = [wave(300, 1), wave(7, 2)];
-    const opt = new MicroAdam([{ params: [params[0]], lr: 0.02 }, { params: [params[1]], weightDecay: 0.5, eps: 1e-6 }], { lr: 0.01, ...layout });
+    const opt = new MicroAdam([{ params: [params[0]], lr: 0.02 }, { params: [params[1]], weightDecay: 0.5, eps: 1e-6 }], { denseBelow: 0, lr: 0.01, ...layout });
     opt.step([wave(300, 3), wave(7, 4)]);
     const file = path.join(dir, "opt.madam");
     opt.save(file);
-    const other = new MicroAdam([{ params: [params[0].slice()], lr: 9 }, { params: [params[1].slice()] }], { lr: 1, beta1: 0.5, ...layout });
+    const other = new MicroAdam([{ params: [params[0].slice()], lr: 9 }, { params: [params[1].slice()] }], { denseBelow: 0, lr: 1, beta1: 0.5, ...layout });
     other.load(file);
     expect(other.paramGroups.map(({ params: _, ...h }) => h)).toEqual(opt.paramGroups.map(({ params: _, ...h }) => h));
     expect(other.stateDict()).toEqual(opt.stateDict());
-    const third = new MicroAdam([{ params: [params[0].slice()] }, { params: [params[1].slice()] }], { lr: 1, ...layout });
+    const third = new MicroAdam([{ params: [params[0].slice()] }, { params: [params[1].slice()] }], { denseBelow: 0, lr: 1, ...layout });
     third.loadBuffer(opt.toBuffer());
     expect(third.toBuffer().equals(opt.toBuffer())).toBe(true);
   });
@@ -183,7 +183,7 @@ describe("resuming at step N and running to 2N is bit-identical to 2N steps with
 
   test.each(dtypes)("MicroAdam with %s params, through a file", (dtype) => {
     const make = (params: Tensor[]) =>
-      new MicroAdam([{ params: params.slice(0, 2), weightDecay: 0.01 }, { params: params.slice(2), alpha: 0.3 }], { lr: 0.01, ...layout });
+      new MicroAdam([{ params: params.slice(0, 2), weightDecay: 0.01 }, { params: params.slice(2), alpha: 0.3 }], { denseBelow: 0, lr: 0.01, ...layout });
     const initial = sizes.map((n, i) => asDtype(wave(n, i), dtype));
 
     const straightParams = initial.map(copy);
@@ -255,7 +255,7 @@ describe("damaged checkpoints are refused and nothing changes", () => {
   });
 
   test("every truncation and every single-bit flip of an optimizer checkpoint", () => {
-    const build = () => new MicroAdam([{ params: [wave(10, 1)] }, { params: [wave(3, 2)], lr: 0.5 }], { lr: 0.1, ...small });
+    const build = () => new MicroAdam([{ params: [wave(10, 1)] }, { params: [wave(3, 2)], lr: 0.5 }], { denseBelow: 0, lr: 0.1, ...small });
     const source = build();
     source.step([wave(10, 3), wave(3, 4)]);
     const good = source.toBuffer();
@@ -332,8 +332,12 @@ describe("damaged checkpoints are refused and nothing changes", () => {
       return out;
     };
     const target = createMicroAdamState({ numel: 100, ...layout });
+    expect(() => target.loadBuffer(withHeader((h) => h.writeUInt16LE(3, 8)))).toThrow(
+      "checkpoint buffer: format version 3 is not supported (this build reads versions 1 and 2)",
+    );
+    // Version 2 exists for optimizers holding AdamW states only.
     expect(() => target.loadBuffer(withHeader((h) => h.writeUInt16LE(2, 8)))).toThrow(
-      "checkpoint buffer: format version 2 is not supported (this build reads version 1)",
+      "checkpoint buffer: format version 2 is for optimizers (kind 2) only, this is kind 1",
     );
     expect(() => target.loadBuffer(withHeader((h) => h.writeUInt16LE(7, 10)))).toThrow("checkpoint buffer: unknown checkpoint kind 7");
   });
@@ -359,7 +363,7 @@ describe("damaged checkpoints are refused and nothing changes", () => {
     expect(codeOf(() => target.loadBuffer(badDensity))).toBe("ERR_MICROADAM_CHECKPOINT_MISMATCH");
     expect(target.toBuffer().equals(before)).toBe(true);
     // Hyperparameters out of range in an optimizer checkpoint.
-    const opt = new MicroAdam([wave(100, 1)], { lr: 0.1, ...layout });
+    const opt = new MicroAdam([wave(100, 1)], { denseBelow: 0, lr: 0.1, ...layout });
     const optBytes = forge(opt.toBuffer(), 0, (p) => p.writeDoubleLE(-1, 8));
     expect(() => opt.loadBuffer(optBytes)).toThrow(
       "checkpoint buffer: its content is invalid: Expected a number in [0, Infinity) for stateDict.paramGroups[0].lr but received -1 of type number",
@@ -388,13 +392,13 @@ describe("a checkpoint that does not fit its target is refused by name", () => {
   });
 
   test("groups, tensor counts and sizes of an optimizer; a state file for an optimizer and back", () => {
-    const source = new MicroAdam([{ params: [wave(30, 1), wave(5, 2)] }, { params: [wave(9, 3)] }], { lr: 0.1, ...layout });
+    const source = new MicroAdam([{ params: [wave(30, 1), wave(5, 2)] }, { params: [wave(9, 3)] }], { denseBelow: 0, lr: 0.1, ...layout });
     const good = source.toBuffer();
     const cases: [MicroAdam, string][] = [
-      [new MicroAdam([wave(30, 1), wave(5, 2), wave(9, 3)], { lr: 0.1, ...layout }), "it has 2 param groups, this optimizer 1"],
-      [new MicroAdam([{ params: [wave(30, 1)] }, { params: [wave(5, 2), wave(9, 3)] }], { lr: 0.1, ...layout }), "param group 0 has 2 tensors in the checkpoint but 1 here"],
-      [new MicroAdam([{ params: [wave(30, 1), wave(6, 2)] }, { params: [wave(9, 3)] }], { lr: 0.1, ...layout }), "this optimizer's states[1]: numel is 5 in the checkpoint but 6 here"],
-      [new MicroAdam([{ params: [wave(30, 1), wave(5, 2)] }, { params: [wave(9, 3)] }], { lr: 0.1, ...layout, window: 9 }), "this optimizer's states[0]: window is 3 in the checkpoint but 9 here"],
+      [new MicroAdam([wave(30, 1), wave(5, 2), wave(9, 3)], { denseBelow: 0, lr: 0.1, ...layout }), "it has 2 param groups, this optimizer 1"],
+      [new MicroAdam([{ params: [wave(30, 1)] }, { params: [wave(5, 2), wave(9, 3)] }], { denseBelow: 0, lr: 0.1, ...layout }), "param group 0 has 2 tensors in the checkpoint but 1 here"],
+      [new MicroAdam([{ params: [wave(30, 1), wave(6, 2)] }, { params: [wave(9, 3)] }], { denseBelow: 0, lr: 0.1, ...layout }), "this optimizer's states[1]: numel is 5 in the checkpoint but 6 here"],
+      [new MicroAdam([{ params: [wave(30, 1), wave(5, 2)] }, { params: [wave(9, 3)] }], { denseBelow: 0, lr: 0.1, ...layout, window: 9 }), "this optimizer's states[0]: window is 3 in the checkpoint but 9 here"],
     ];
     for (const [target, message] of cases) {
       const before = target.toBuffer();
@@ -429,7 +433,7 @@ describe("states that cannot be saved or loaded now", () => {
     expect(() => state.save(file)).toThrow("state was disposed");
     expect(() => state.load(file)).toThrow("state was disposed");
 
-    const opt = new MicroAdam([wave(20_000, 1), wave(10, 2)], { lr: 0.1 });
+    const opt = new MicroAdam([wave(20_000, 1), wave(10, 2)], { denseBelow: 0, lr: 0.1 });
     const optPending = opt.stepAsync([wave(20_000, 3), wave(10, 4)]);
     expect(() => opt.toBuffer()).toThrow("states[0] is busy: a step on it is in flight (await it first)");
     expect(() => saveState(opt, file)).toThrow("states[0] is busy");
@@ -444,7 +448,7 @@ describe("saving is atomic", () => {
   const saveScript = (file: string, killAfterBytes: number) => `
     const fs = require("fs");
     const { MicroAdam } = require(${JSON.stringify(path.join(root, "lib"))});
-    const opt = new MicroAdam([new Float32Array(300000).fill(0.5)], { lr: 0.1 });
+    const opt = new MicroAdam([new Float32Array(300000).fill(0.5)], { denseBelow: 0, lr: 0.1 });
     opt.step([Float32Array.from({ length: 300000 }, (_, i) => Math.sin(i))]);
     const write = fs.writeSync;
     let written = 0;
@@ -459,7 +463,7 @@ describe("saving is atomic", () => {
 
   test("a process killed mid-save leaves the previous checkpoint intact", () => {
     const file = path.join(dir, "atomic.madam");
-    const previous = new MicroAdam([new Float32Array(300000)], { lr: 0.1 });
+    const previous = new MicroAdam([new Float32Array(300000)], { denseBelow: 0, lr: 0.1 });
     previous.save(file);
     const before = fs.readFileSync(file);
     const child = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", saveScript(file, 1000)], {

@@ -95,7 +95,7 @@ test("every state operation during an async step is refused and changes nothing"
 
 test("disposing a whole MicroAdam while its stepAsync runs is safe; later use is refused", async () => {
   const params = [wave(300_000, 1), wave(1000, 2)];
-  const opt = new MicroAdam(params, { lr: 0.01, ...layout });
+  const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, ...layout });
   const pending = opt.stepAsync([wave(300_000, 3), wave(1000, 4)]);
   opt.dispose();
   await expect(pending).resolves.toEqual({ step: 1, skipped: false });
@@ -106,7 +106,7 @@ test("disposing a whole MicroAdam while its stepAsync runs is safe; later use is
 
 test("loadStateDict and load during an optimizer's async step are refused and change nothing", async () => {
   const params = [wave(200_000, 1), wave(100, 2)];
-  const opt = new MicroAdam(params, { lr: 0.01, ...layout });
+  const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, ...layout });
   opt.step([wave(200_000, 5), wave(100, 6)]);
   const dict = opt.stateDict();
   const bytes = opt.toBuffer();

@@ -112,14 +112,14 @@ describe("on every machine", () => {
   test("'auto' is CUDA exactly when a device is usable; 'cpu' (the default) is the CPU", () => {
     const auto = createMicroAdamState({ numel: 10, device: "auto" });
     expect(auto.device).toBe(usable ? "cuda" : "cpu");
-    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3, device: "auto" }).device).toBe(auto.device);
+    expect(new MicroAdam([new Float32Array(5)], { denseBelow: 0, lr: 1e-3, device: "auto" }).device).toBe(auto.device);
     for (const cpu of [createMicroAdamState({ numel: 10 }), createMicroAdamState({ numel: 10, device: "cpu" })]) {
       expect(cpu.device).toBe("cpu");
       expect(cpu.deviceIndex).toBeUndefined();
       expect(cpu.native.device).toBe("cpu");
     }
-    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3 }).device).toBe("cpu");
-    expect(new MicroAdam([new Float32Array(5)], { lr: 1e-3, device: "cpu" }).device).toBe("cpu");
+    expect(new MicroAdam([new Float32Array(5)], { denseBelow: 0, lr: 1e-3 }).device).toBe("cpu");
+    expect(new MicroAdam([new Float32Array(5)], { denseBelow: 0, lr: 1e-3, device: "cpu" }).device).toBe("cpu");
   });
 
   test("state and DeviceArray options are checked before any device is asked for", () => {
@@ -127,7 +127,7 @@ describe("on every machine", () => {
       [() => createMicroAdamState({ numel: 10, device: "gpu" as never }), TypeError, `Expected one of 'cpu', 'cuda', 'auto' for options.device but received "gpu" of type string`],
       [() => createMicroAdamState({ numel: 10, deviceIndex: -1 }), RangeError, "Expected an integer in [0, 65535] for options.deviceIndex but received -1 of type number"],
       [() => createMicroAdamState({ numel: 10, deviceIndex: "0" as never }), TypeError, `Expected a number for options.deviceIndex but received "0" of type string`],
-      [() => new MicroAdam([new Float32Array(3)], { lr: 1, deviceIndex: 0.5 }), RangeError, "Expected an integer in [0, 65535] for options.deviceIndex but received 0.5 of type number"],
+      [() => new MicroAdam([new Float32Array(3)], { denseBelow: 0, lr: 1, deviceIndex: 0.5 }), RangeError, "Expected an integer in [0, 65535] for options.deviceIndex but received 0.5 of type number"],
       [() => new DeviceArray(0, "f32"), RangeError, "Expected an integer in [1, 9007199254740991] for numel but received 0 of type number"],
       [() => new DeviceArray(4, "f64" as never), TypeError, `Expected one of 'f32', 'bf16', 'f16' for dtype but received "f64" of type string`],
       [() => new DeviceArray(4, "f32", { device: 1 } as never), TypeError, "Unknown option options.device: expected only deviceIndex"],
@@ -168,11 +168,11 @@ describe("on every machine", () => {
     });
 
     test("MicroAdam and AdamW, at construction and at each step", () => {
-      expect(() => new MicroAdam([new Float32Array(3), record], { lr: 1, device: "cpu" })).toThrow(
+      expect(() => new MicroAdam([new Float32Array(3), record], { denseBelow: 0, lr: 1, device: "cpu" })).toThrow(
         `Expected ${host} for params[0].params[1] but received a CUDA device tensor of 8 elements (dtype 'f32')`,
       );
       expect(() => new AdamW([record as never], { lr: 1 })).toThrow(`Expected ${host} for params[0].params[0]`);
-      const opt = new MicroAdam([new Float32Array(8)], { lr: 1, device: "cpu" });
+      const opt = new MicroAdam([new Float32Array(8)], { denseBelow: 0, lr: 1, device: "cpu" });
       expect(() => opt.step([record])).toThrow(`Expected ${host} for grads[0] but received a CUDA device tensor`);
       expect(() => opt.step([values(8, 2)], { stream: 1n })).toThrow("Expected no stream for options.stream");
       expect(() => opt.step([values(8, 2)], { streams: 1n } as never)).toThrow("Unknown option options.streams: expected only stream");
@@ -229,7 +229,7 @@ withoutGpu("without a usable CUDA device", () => {
     const why = cuda.compiled ? `the CUDA runtime reports ${cuda.error} (error ${cuda.errorCode})` : "this build has no CUDA backend";
     const expected = { code: "ERR_MICROADAM_DEVICE", message: expect.stringContaining(`options.device 'cuda' needs a usable CUDA device but ${why}`) };
     expect(() => createMicroAdamState({ numel: 10, device: "cuda" })).toThrow(expect.objectContaining(expected));
-    expect(() => new MicroAdam([new Float32Array(4)], { lr: 1, device: "cuda" })).toThrow(expect.objectContaining(expected));
+    expect(() => new MicroAdam([new Float32Array(4)], { denseBelow: 0, lr: 1, device: "cuda" })).toThrow(expect.objectContaining(expected));
     const bytes = createMicroAdamState({ numel: 10, device: "cpu" }).toBuffer();
     expect(() => MicroAdamState.fromBuffer(bytes, { device: "cuda" })).toThrow(expect.objectContaining({ code: "ERR_MICROADAM_DEVICE" }));
     expect(MicroAdamState.fromBuffer(bytes).device).toBe("cpu");
@@ -340,7 +340,7 @@ onGpu("on a CUDA device", () => {
     const dtypes = sizes.map((_, i) => DTYPES[i % 3]);
     const make = (device: "cpu" | "cuda") => {
       const params = sizes.map((n, i) => asDtype(values(n, i, 1), dtypes[i]));
-      return { params, opt: new MicroAdam([{ params: params.slice(0, 20) }, { params: params.slice(20), lr: 3e-4, weightDecay: 0.1 }], { lr: 1e-3, device }) };
+      return { params, opt: new MicroAdam([{ params: params.slice(0, 20) }, { params: params.slice(20), lr: 3e-4, weightDecay: 0.1 }], { denseBelow: 0, lr: 1e-3, device }) };
     };
     const cpu = make("cpu");
     const gpu = make("cuda");
@@ -381,8 +381,8 @@ onGpu("on a CUDA device", () => {
     const arrayParam = DeviceArray.from(toBf16(values(n[1], 2, 1)));
     const foreign = DeviceArray.from(values(n[2], 3, 1)); // "another framework's" memory, passed by address
     const foreignTensor = { ptr: foreign.ptr, numel: n[2], dtype: "f32", device: "cuda" } as const;
-    const cpu = new MicroAdam(cpuParams, { lr: 1e-3, device: "cpu" });
-    const gpu = new MicroAdam([hostParam, arrayParam, foreignTensor], { lr: 1e-3, device: "cuda" });
+    const cpu = new MicroAdam(cpuParams, { denseBelow: 0, lr: 1e-3, device: "cpu" });
+    const gpu = new MicroAdam([hostParam, arrayParam, foreignTensor], { denseBelow: 0, lr: 1e-3, device: "cuda" });
     const gradArray = new DeviceArray(n[1], "f16");
     for (let t = 1; t <= 6; t++) {
       const g: Tensor[] = [values(n[0], 10 + t), toF16(values(n[1], 20 + t)), values(n[2], 30 + t)];
@@ -397,7 +397,7 @@ onGpu("on a CUDA device", () => {
     expectSameBits(foreign.download(), cpuParams[2] as Float32Array, "device tensor params");
     expect(gpu.toBuffer().equals(cpu.toBuffer())).toBe(true);
     // Two tensors at the same address are one tensor twice.
-    expect(() => new MicroAdam([foreignTensor, { ...foreignTensor }], { lr: 1, device: "cuda" })).toThrow("a tensor other than params[0]");
+    expect(() => new MicroAdam([foreignTensor, { ...foreignTensor }], { denseBelow: 0, lr: 1, device: "cuda" })).toThrow("a tensor other than params[0]");
     [arrayParam, foreign, gradArray].forEach((a) => a.free());
   });
 
@@ -495,9 +495,9 @@ onGpu("on a CUDA device", () => {
     const restored = createMicroAdamState({ numel, device: "cuda" });
     restored.restore(ref.snapshot());
     expect(restored.snapshot()).toEqual(ref.snapshot());
-    const cpuOpt = new MicroAdam([values(100, 1, 1), values(300, 2, 1)], { lr: 1e-3, device: "cpu" });
+    const cpuOpt = new MicroAdam([values(100, 1, 1), values(300, 2, 1)], { denseBelow: 0, lr: 1e-3, device: "cpu" });
     cpuOpt.step([values(100, 3), values(300, 4)]);
-    const gpuOpt = new MicroAdam([values(100, 1, 1), values(300, 2, 1)], { lr: 1e-3, device: "cuda" });
+    const gpuOpt = new MicroAdam([values(100, 1, 1), values(300, 2, 1)], { denseBelow: 0, lr: 1e-3, device: "cuda" });
     gpuOpt.loadStateDict(cpuOpt.stateDict());
     expect(gpuOpt.toBuffer().equals(cpuOpt.toBuffer())).toBe(true);
     gpuOpt.loadBuffer(cpuOpt.toBuffer());
@@ -523,7 +523,7 @@ onGpu("on a CUDA device", () => {
     synchronize({ deviceIndex: 0, stream: 0n });
     expectSameBits(pg.download(), pc, "after steps on several streams");
     expectSameState(gpu, cpu, "after steps on several streams");
-    const opt = new MicroAdam([DeviceArray.from(values(64, 1, 1))], { lr: 1e-3, device: "cuda" });
+    const opt = new MicroAdam([DeviceArray.from(values(64, 1, 1))], { denseBelow: 0, lr: 1e-3, device: "cuda" });
     expect(opt.step([DeviceArray.from(values(64, 2))], { stream: 2n })).toEqual({ step: 1, skipped: false });
     synchronize({ stream: 2n });
     pg.free();
@@ -560,9 +560,9 @@ onGpu("on a CUDA device", () => {
     test("MicroAdam.stepAsync on CUDA, and free() of a DeviceArray while its step is in flight", async () => {
       const sizes = [3000, 70_000, 17];
       const cpuParams = sizes.map((n, i) => values(n, i, 1));
-      const cpu = new MicroAdam(cpuParams, { lr: 1e-3, device: "cpu" });
+      const cpu = new MicroAdam(cpuParams, { denseBelow: 0, lr: 1e-3, device: "cpu" });
       const gpuParams = sizes.map((n, i) => DeviceArray.from(values(n, i, 1)));
-      const gpu = new MicroAdam(gpuParams, { lr: 1e-3, device: "cuda" });
+      const gpu = new MicroAdam(gpuParams, { denseBelow: 0, lr: 1e-3, device: "cuda" });
       for (let t = 1; t <= 4; t++) {
         const g = sizes.map((n, i) => values(n, 10 * t + i));
         cpu.step(g);

@@ -62,7 +62,7 @@ function decodeState(s: RankState): MicroAdamSnapshot {
 /** The single-process run: MicroAdam on the reduced gradient, computed here independently. */
 function reference(gradOf: (step: number, t: number) => Float32Array, steps: number = scenario.STEPS) {
   const params: Float32Array[] = scenario.initialParams();
-  const opt = new MicroAdam(scenario.paramGroups(params), scenario.OPTIONS);
+  const opt = new MicroAdam(scenario.paramGroups(params), { ...scenario.OPTIONS, denseBelow: 0 });
   const order: number[] = scenario.GROUPS.flatMap((g: { tensors: number[] }) => g.tensors);
   const results = [];
   for (let step = 0; step < steps; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
@@ -130,7 +130,7 @@ function expectMatchesReference(ranks: RankFile[], which: "mean" | "sum", ref: R
         throw new Error(`${which}: rank ${rank.rank} of ${rank.size}: params of tensor ${t} differ from the single process`);
     });
     run.pieces.forEach((piece, i) => {
-      const whole = ref.snapshots[piece.tensor];
+      const whole = ref.snapshots[piece.tensor] as MicroAdamSnapshot;
       const expected = sliceSnapshot(whole, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
       expect({ rank: rank.rank, piece, state: decodeState(run.states[i]) }).toEqual({ rank: rank.rank, piece, state: expected });
     });
@@ -196,9 +196,9 @@ describe("partition and snapshot slices (no MPI)", () => {
   test("slicing a stepped state at block boundaries and joining the slices gives back its bytes", () => {
     const n = 12289;
     const params = [Float32Array.from({ length: n }, (_, i) => Math.sin(i))];
-    const opt = new MicroAdam(params, { lr: 0.01, window: 3, density: 0.05, topkBlockSize: 256, quantBlockSize: 64 });
+    const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, window: 3, density: 0.05, topkBlockSize: 256, quantBlockSize: 64 });
     for (let s = 0; s < 4; s++) opt.step([Float32Array.from({ length: n }, (_, i) => Math.cos(i * (s + 1)))]);
-    const whole = opt.states[0].snapshot();
+    const whole = opt.states[0].snapshot() as MicroAdamSnapshot;
     const cuts = [0, 512, 4096, 12288, n];
     const layout = { window: 3, density: 0.05, topkBlockSize: 256, quantBlockSize: 64 };
     const slices = cuts.slice(1).map((end, i) => sliceSnapshot(whole, n, cuts[i], end, layout));
@@ -234,7 +234,7 @@ function expectCheckpointRanksMatch(ranks: CheckpointRank[], steps: number): voi
         throw new Error(`rank ${rank.rank} of ${rank.size} after ${steps} steps: params of tensor ${t} differ from the single process`);
     });
     rank.pieces.forEach((piece, i) => {
-      const expected = sliceSnapshot(ref.snapshots[piece.tensor], scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
+      const expected = sliceSnapshot(ref.snapshots[piece.tensor] as MicroAdamSnapshot, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
       expect({ rank: rank.rank, piece, state: decodeState(rank.states[i]) }).toEqual({ rank: rank.rank, piece, state: expected });
     });
   }

@@ -42,7 +42,7 @@ describe("examples", () => {
     expectExitCode(run, 0);
     expect(run.stdout).toMatch(/500 train \/ 200 test digits/);
     expect(run.stdout).toMatch(/learning rate: microadam [\d.]+, adam [\d.]+/);
-    expect(run.stdout).toMatch(/optimizer state: microadam [\d,]+ bytes \(0\.9\d+ B\/weight\); adam 814,160 bytes \(8 B\/weight/);
+    expect(run.stdout).toMatch(/optimizer state: microadam [\d,]+ bytes \(1\.0\d+ B\/weight\); adam 814,160 bytes \(8 B\/weight/);
     for (const name of ["microadam", "adam"]) {
       expect(run.stdout).toMatch(new RegExp(`^\\s+1\\s+${name}\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+%\\s+[\\d.]+$`, "m"));
     }

@@ -1,6 +1,6 @@
 // MicroAdam over many tensors: same bits as stepping each tensor alone, param groups,
 // schedules, and state dicts that resume bit-identically.
-import { AdamW, createMicroAdamState, MicroAdam, microAdamStep, toBf16, type Tensor } from "../lib";
+import { AdamW, createMicroAdamState, MicroAdam, microAdamStep, toBf16, type MicroAdamSnapshot, type Tensor } from "../lib";
 
 function seeded(seed: number) {
   let s = seed >>> 0;
@@ -34,7 +34,7 @@ test("one MicroAdam step equals stepping each tensor with its own state and grou
       { params: batched.slice(0, 2), lr: 0.01, weightDecay: 0.1 },
       { params: batched.slice(2), alpha: 0.3 },
     ],
-    { lr: 0.003, ...layout },
+    { denseBelow: 0, lr: 0.003, ...layout },
   );
   const states = alone.map((p) => createMicroAdamState({ numel: p.length, ...layout }));
   const groupOf = [0, 0, 1, 1];
@@ -57,7 +57,7 @@ test("a state dict resumes bit-identically, with mixed dtypes", () => {
   const build = () => {
     const params: Tensor[] = makeParams(7);
     params[1] = toBf16(params[1] as Float32Array);
-    return { params, opt: new MicroAdam(params, { lr: 0.02, weightDecay: 0.01, ...layout }) };
+    return { params, opt: new MicroAdam(params, { denseBelow: 0, lr: 0.02, weightDecay: 0.01, ...layout }) };
   };
   const straight = build();
   for (let t = 1; t <= 12; t++) straight.opt.step(gradsAt(t));
@@ -68,7 +68,7 @@ test("a state dict resumes bit-identically, with mixed dtypes", () => {
   const saved = structuredClone(first.opt.stateDict());
   const savedParams = first.params.map((p) => structuredClone(p));
 
-  const resumed = new MicroAdam(savedParams, { lr: 999, ...layout });
+  const resumed = new MicroAdam(savedParams, { denseBelow: 0, lr: 999, ...layout });
   resumed.loadStateDict(saved);
   expect(resumed.paramGroups[0].lr).toBe(0.02);
   expect(resumed.stepCount).toBe(6);
@@ -79,21 +79,21 @@ test("a state dict resumes bit-identically, with mixed dtypes", () => {
 
 test("loadStateDict refuses a mismatched dict and leaves the optimizer as it was", () => {
   const params = makeParams(3);
-  const opt = new MicroAdam(params, { lr: 0.01, ...layout });
+  const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, ...layout });
   opt.step(gradsAt(1));
   const before = opt.stateDict();
 
-  const otherLayout = new MicroAdam(makeParams(3), { lr: 0.01, ...layout, window: 5 }).stateDict();
+  const otherLayout = new MicroAdam(makeParams(3), { denseBelow: 0, lr: 0.01, ...layout, window: 5 }).stateDict();
   expect(() => opt.loadStateDict(otherLayout)).toThrow(
     "Expected 4 (this optimizer's) for stateDict.layout.window but received 5 of type number",
   );
 
   const badIndex = structuredClone(before);
-  badIndex.states[3].windowIndices[0] = 60000; // past its block of 256
+  (badIndex.states[3] as MicroAdamSnapshot).windowIndices[0] = 60000; // past its block of 256
   expect(() => opt.loadStateDict(badIndex)).toThrow("stateDict.states[3].windowIndices[0] = 60000 is outside its block of 256 elements");
 
   const shortCodes = structuredClone(before);
-  shortCodes.states[0].errorCodes = shortCodes.states[0].errorCodes.subarray(1);
+  (shortCodes.states[0] as MicroAdamSnapshot).errorCodes = (shortCodes.states[0] as MicroAdamSnapshot).errorCodes.subarray(1);
   expect(() => opt.loadStateDict(shortCodes)).toThrow("Expected a Uint8Array of length 500 for stateDict.states[0].errorCodes but received Uint8Array of length 499");
 
   expect(opt.stateDict()).toEqual(before);
@@ -101,7 +101,7 @@ test("loadStateDict refuses a mismatched dict and leaves the optimizer as it was
 
 test("non-finite gradients: a multi-tensor step is all or nothing", () => {
   const params = makeParams(5);
-  const opt = new MicroAdam(params, { lr: 0.01, ...layout });
+  const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, ...layout });
   opt.step(gradsAt(1));
   const before = opt.stateDict();
   const paramsBefore = params.map((p) => p.slice());
@@ -119,7 +119,7 @@ test("skipped steps: skippedSteps counts them, the first emits one MICROADAM_STE
   const emit = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
   try {
     for (const make of [
-      (p: Float32Array[]) => new MicroAdam(p, { lr: 0.01, ...layout }),
+      (p: Float32Array[]) => new MicroAdam(p, { denseBelow: 0, lr: 0.01, ...layout }),
       (p: Float32Array[]) => new AdamW(p, { lr: 0.01 }),
     ]) {
       emit.mockClear();
@@ -151,7 +151,7 @@ test("the skipped-step warning is a real process warning: its name and code reac
   const script =
     `const { MicroAdam } = require(${JSON.stringify(require("path").join(__dirname, "..", "dist"))});` +
     `process.on("warning", (w) => console.log(JSON.stringify([w.name, w.code])));` +
-    `const p = new Float32Array(10); const opt = new MicroAdam([p], { lr: 0.01 });` +
+    `const p = new Float32Array(10); const opt = new MicroAdam([p], { denseBelow: 0, lr: 0.01 });` +
     `const g = new Float32Array(10).fill(NaN); opt.step([g]); opt.step([g]); console.log(JSON.stringify(opt.skippedSteps));`;
   const out = require("child_process").execFileSync(process.execPath, ["--no-warnings", "-e", script], { encoding: "utf8" }) as string;
   expect(out.trim().split("\n")).toEqual(['2', '["MicroAdamWarning","MICROADAM_STEP_SKIPPED"]']);

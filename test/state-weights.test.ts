@@ -172,7 +172,7 @@ describe("setWeights refuses a damaged weight as a damaged checkpoint and change
     const nonZero = Buffer.from(good);
     nonZero[good.length - 1] = 1;
     const extraWord = Buffer.concat([good, Buffer.alloc(4)]);
-    const optimizer = new MicroAdam([seeded(20, 1)], { lr: 0.1, ...layout }).toBuffer();
+    const optimizer = new MicroAdam([seeded(20, 1)], { denseBelow: 0, lr: 0.1, ...layout }).toBuffer();
     const cases: [Uint8Array, string, string][] = [
       [nonZero, "ERR_MICROADAM_CHECKPOINT", `weightValues[1] ('${name}'): 2 bytes after the end of the checkpoint (${checkpointLength} bytes) are not its padding to whole words (at most 3 zero bytes)`],
       [extraWord, "ERR_MICROADAM_CHECKPOINT", `weightValues[1] ('${name}'): 6 bytes after the end of the checkpoint (${checkpointLength} bytes) are not its padding to whole words (at most 3 zero bytes)`],
@@ -209,7 +209,7 @@ describe("kind 3 in the checkpoint API", () => {
     expect(() => state.loadBuffer(bytes)).toThrow("checkpoint buffer does not fit a MicroAdamState: it holds an AdamW state");
     expect(() => MicroAdamState.fromBuffer(bytes)).toThrow("checkpoint buffer does not fit a MicroAdamState: it holds an AdamW state");
     expect(state.toBuffer().equals(before)).toBe(true);
-    const micro = new MicroAdam([seeded(30, 9)], { lr: 0.1, ...layout });
+    const micro = new MicroAdam([seeded(30, 9)], { denseBelow: 0, lr: 0.1, ...layout });
     expect(() => micro.loadBuffer(bytes)).toThrow("checkpoint buffer does not fit a MicroAdam optimizer: it holds an AdamW state");
     // The AdamW step itself is the one AdamW (the root package's) takes.
     const reference = new AdamW([seeded(30, 5)], { lr: 0.01 });

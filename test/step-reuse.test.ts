@@ -31,7 +31,7 @@ test("MicroAdam: changes between steps take effect, bit for bit as each tensor s
       { params: params.slice(0, 2), lr: 0.01 },
       { params: params.slice(2), weightDecay: 0.1, alpha: 0.2 },
     ],
-    { lr: 0.003, ...layout },
+    { denseBelow: 0, lr: 0.003, ...layout },
   );
   const states = sizes.map((n) => createMicroAdamState({ numel: n, ...layout }));
   const groupOf = [0, 0, 1, 1, 1];
@@ -87,7 +87,7 @@ test("AdamW: a changed weight decay and a replaced tensor take effect at the nex
 
 test("errors after steps that reused their checks are the same as on a first step, in the same order", () => {
   const params = sizes.map((n, i) => values(n, i + 1));
-  const opt = new MicroAdam([{ params: params.slice(0, 2) }, { params: params.slice(2), lr: 0.02 }], { lr: 0.01, ...layout });
+  const opt = new MicroAdam([{ params: params.slice(0, 2) }, { params: params.slice(2), lr: 0.02 }], { denseBelow: 0, lr: 0.01, ...layout });
   const grads = () => sizes.map((n, i) => values(n, 7 + i));
   opt.step(grads());
   opt.step(grads());

@@ -69,7 +69,7 @@ export function measureOverhead(c: OverheadCase, repeats: number): OverheadResul
   const copyVars = fresh("copies");
   const microAdam = new MicroAdamOptimizer({ learningRate: 1e-3, denseBelow: 0 });
   const adamW = new AdamWOptimizer({ learningRate: 1e-3 });
-  const microNative = new MicroAdam(initial.map((v) => v.slice()), { lr: 1e-3 });
+  const microNative = new MicroAdam(initial.map((v) => v.slice()), { denseBelow: 0, lr: 1e-3 });
   const adamWNative = new AdamW(initial.map((v) => v.slice()), { lr: 1e-3 });
   const microMap = gradMap(microVars);
   const adamWMap = gradMap(adamWVars);

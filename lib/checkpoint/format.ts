@@ -6,7 +6,14 @@ import { withCode } from "../validate";
 
 /** "\x89MADAM\r\n": the high byte and the CR LF catch 7-bit and newline-translating transfers (as PNG's do). */
 export const CHECKPOINT_MAGIC: readonly number[] = [0x89, 0x4d, 0x41, 0x44, 0x41, 0x4d, 0x0d, 0x0a];
+/**
+ * The version a file is written with: 1, except a MicroAdam optimizer (kind 2) holding AdamW
+ * states of tensors under its denseBelow (ADMW sections among its tensors), which is 2. Files of
+ * version 1 are byte for byte what 0.1 wrote, and 0.1 refuses version 2 by name.
+ */
 export const FORMAT_VERSION = 1;
+export const DENSE_OPTIMIZER_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [FORMAT_VERSION, DENSE_OPTIMIZER_VERSION];
 export const HEADER_BYTES = 32;
 /** tag (4), flags (4), payload length (8). */
 export const SECTION_HEADER_BYTES = 16;
@@ -47,10 +54,10 @@ export function sectionHeader(tag: SectionTag, payloadLength: number): Buffer {
 }
 
 /** The 32-byte file header of a checkpoint of `total` bytes. */
-export function checkpointHeader(kind: CheckpointKind, sectionCount: number, total: number): Buffer {
+export function checkpointHeader(kind: CheckpointKind, sectionCount: number, total: number, version = FORMAT_VERSION): Buffer {
   const header = Buffer.alloc(HEADER_BYTES);
   Buffer.from(CHECKPOINT_MAGIC).copy(header, 0);
-  header.writeUInt16LE(FORMAT_VERSION, 8);
+  header.writeUInt16LE(version, 8);
   header.writeUInt16LE(kind, 10);
   header.writeUInt32LE(sectionCount, 12);
   header.writeBigUInt64LE(BigInt(total), 16);
@@ -125,7 +132,7 @@ export type SectionSink =
 
 /** What a caller does with each part of a checkpoint, in file order. */
 export interface CheckpointVisitor {
-  header(kind: CheckpointKind, sectionCount: number): void;
+  header(kind: CheckpointKind, sectionCount: number, version: number): void;
   /** Called with each section's header (not yet verified); the sink takes its payload. */
   section(index: number, tag: SectionTag, length: number): SectionSink;
 }
@@ -155,10 +162,12 @@ export function* parseCheckpoint(
     throw checkpointError(where, "not a microadam-native checkpoint (the first 8 bytes are not its magic number)");
   if (crc32(header.subarray(0, 28)) !== header.readUInt32LE(28)) throw checkpointError(where, "the header is damaged (its CRC-32 does not match)");
   const version = header.readUInt16LE(8);
-  if (version !== FORMAT_VERSION)
-    throw checkpointError(where, `format version ${version} is not supported (this build reads version ${FORMAT_VERSION})`);
+  if (!READABLE_VERSIONS.includes(version))
+    throw checkpointError(where, `format version ${version} is not supported (this build reads versions ${READABLE_VERSIONS.join(" and ")})`);
   const kind = header.readUInt16LE(10);
   if (!CHECKPOINT_KINDS.includes(kind)) throw checkpointError(where, `unknown checkpoint kind ${kind}`);
+  if (version === DENSE_OPTIMIZER_VERSION && kind !== CheckpointKind.Optimizer)
+    throw checkpointError(where, `format version ${version} is for optimizers (kind ${CheckpointKind.Optimizer}) only, this is kind ${kind}`);
   if (header.readUInt32LE(24) !== 0) throw checkpointError(where, "reserved header bytes 24-27 are not zero");
   const sectionCount = header.readUInt32LE(12);
   const fileLength = readSafeU64(header, 16, where, "the file length");
@@ -174,7 +183,7 @@ export function* parseCheckpoint(
           : `${extra} unexpected bytes after the end of the checkpoint (${fileLength} bytes)`,
       );
   }
-  visitor.header(kind as CheckpointKind, sectionCount);
+  visitor.header(kind as CheckpointKind, sectionCount, version);
 
   let offset = HEADER_BYTES;
   for (let i = 0; i < sectionCount; i++) {

@@ -1,13 +1,18 @@
 // Checkpoints of a whole MicroAdam: an OPTM section (param groups and their hyperparameters),
-// then LAYT + STAT for every tensor in the order of the flattened groups. Saving streams every
-// state from native memory; loading streams each STAT section into a fresh staging state, checks
-// the whole file and its fit to the optimizer, and only then lets every state adopt its staging
-// state and sets the groups' hyperparameters: on any error nothing changed.
+// then for every tensor in the order of the flattened groups either LAYT + STAT (a MicroAdam
+// state) or, for a tensor under the optimizer's denseBelow, ADMW (an AdamW state; such a file is
+// format version 2). Saving streams every MicroAdam state from native memory; loading streams
+// each STAT section into a fresh staging state and decodes each ADMW section, checks the whole
+// file and its fit to the optimizer, and only then lets every state take its staged contents and
+// sets the groups' hyperparameters: on any error nothing changed.
+import { isAdamWState } from "../adamw";
 import type { NativeState } from "../binding";
 import { checkHyper, type ResolvedHyper } from "../hyper";
+import type { AdamWSnapshot } from "../adamw";
+import type { CheckpointableAdamWState } from "./adamw-checkpoint";
 import { asContentError, checkLayoutMatches, checkpointError, mismatchError, requireBytes, requirePath } from "./errors";
-import { CheckpointKind, type CheckpointVisitor } from "./format";
-import { decodeLayout, decodeOptimizer, encodeLayout, encodeOptimizer, layoutOf, type LayoutRecord, type SavedGroup } from "./records";
+import { CheckpointKind, DENSE_OPTIMIZER_VERSION, type CheckpointVisitor } from "./format";
+import { decodeAdamW, decodeLayout, decodeOptimizer, encodeAdamWParts, encodeLayout, encodeOptimizer, layoutOf, type LayoutRecord, type SavedGroup } from "./records";
 import { checkStateIdle, type CheckpointableState } from "./state-checkpoint";
 import {
   checkpointBuffer,
@@ -25,8 +30,12 @@ import {
 
 /** What saving and loading need of a MicroAdam. */
 export interface CheckpointableOptimizer {
-  readonly states: readonly CheckpointableState[];
+  readonly states: readonly (CheckpointableState | CheckpointableAdamWState)[];
   readonly paramGroups: readonly ({ readonly params: readonly unknown[] } & ResolvedHyper)[];
+}
+
+function isDense(state: CheckpointableState | CheckpointableAdamWState): state is CheckpointableAdamWState {
+  return isAdamWState(state);
 }
 
 function checkIdle(optimizer: CheckpointableOptimizer): void {
@@ -45,62 +54,126 @@ function optimizerSections(optimizer: CheckpointableOptimizer): SectionPlan[] {
   }));
   const sections: SectionPlan[] = [{ tag: "OPTM", pieces: [encodeOptimizer(groups)] }];
   for (const state of optimizer.states) {
+    // An AdamW state is small (under denseBelow elements): its snapshot is copied now.
+    if (isDense(state)) {
+      sections.push({ tag: "ADMW", pieces: encodeAdamWParts(state.numel, state.snapshot()) });
+      continue;
+    }
     const layout = layoutOf(state);
     sections.push({ tag: "LAYT", pieces: [encodeLayout(layout)] }, { tag: "STAT", pieces: statePieces(state.native, layout) });
   }
   return sections;
 }
 
-/** The visitor of a kind 2 checkpoint: every STAT section streamed into a staging state of its own. */
+/** What a tensor's sections staged: a MicroAdam state streamed into a staging state, or an AdamW snapshot. */
+type Staged = { staging: NativeState } | { snapshot: AdamWSnapshot };
+
+/**
+ * The visitor of a kind 2 checkpoint: every STAT section streamed into a staging state of its
+ * own, every ADMW section decoded; each tensor's kind must be its state's here.
+ */
 function optimizerVisitor(optimizer: CheckpointableOptimizer, where: string) {
   let sectionCount = 0;
+  let version = 1;
   let groups: SavedGroup[] = [];
-  let layout: LayoutRecord | undefined;
-  const stagings: NativeState[] = [];
+  let tensorCount = 0;
+  let tensor = -1; // the tensor whose sections come now
+  let layout: LayoutRecord | undefined; // set between a LAYT and its STAT
+  const staged: Staged[] = [];
   const visitor: CheckpointVisitor = {
-    header(kind, count) {
+    header(kind, count, fileVersion) {
       if (kind === CheckpointKind.State)
         throw mismatchError(where, "a MicroAdam optimizer: it holds a single MicroAdamState (load it with MicroAdamState.load)");
       if (kind !== CheckpointKind.Optimizer) throw mismatchError(where, "a MicroAdam optimizer: it holds an AdamW state");
       sectionCount = count;
+      version = fileVersion;
     },
     section(index, tag, length) {
-      const expected = index === 0 ? "OPTM" : index % 2 === 1 ? "LAYT" : "STAT";
-      if (tag !== expected) throw checkpointError(where, index === 0 ? "its first section is not OPTM" : `its section ${index} is ${tag}, expected ${expected}`);
-      const tensor = (index - 1) >> 1;
+      const expected = index === 0 ? ["OPTM"] : layout !== undefined ? ["STAT"] : version === DENSE_OPTIMIZER_VERSION ? ["LAYT", "ADMW"] : ["LAYT"];
+      if (!expected.includes(tag))
+        throw checkpointError(where, index === 0 ? "its first section is not OPTM" : `its section ${index} is ${tag}, expected ${expected.join(" or ")}`);
+      if (tag === "OPTM")
+        return {
+          whole: (section) => {
+            ({ groups, tensorCount } = checkGroups(optimizer, section, sectionCount, version, where));
+          },
+        };
+      if (tag === "STAT") {
+        const at = `${where} (tensor ${tensor})`;
+        const stateLayout = layout!;
+        layout = undefined;
+        checkStateLength(stateLayout, length, at);
+        const state = optimizer.states[tensor] as CheckpointableState;
+        checkLayoutMatches(stateLayout, layoutOf(state), where, `this optimizer's states[${tensor}]`);
+        const staging = createStaging(stateLayout);
+        staged.push({ staging });
+        return stateSink(staging, stateLayout, at);
+      }
+      tensor++;
+      if (tensor >= tensorCount) throw checkpointError(where, `its section ${index} (${tag}) is past its ${tensorCount} tensors`);
       const at = `${where} (tensor ${tensor})`;
-      if (tag === "OPTM") return { whole: (section) => (groups = checkGroups(optimizer, section, sectionCount, where)) };
+      const state = optimizer.states[tensor];
+      const numel = isDense(state) ? state.numel : layoutOf(state).numel;
+      if (isDense(state) !== (tag === "ADMW"))
+        throw mismatchError(
+          where,
+          `this optimizer: tensor ${tensor} has ${tag === "ADMW" ? "an AdamW" : "a MicroAdam"} state in the checkpoint but ${
+            isDense(state) ? "an AdamW" : "a MicroAdam"
+          } state here (${numel} elements; construct the optimizer with the denseBelow it was saved with)`,
+        );
       if (tag === "LAYT") return { whole: (section) => (layout = decodeLayout(section, at)) };
-      checkStateLength(layout!, length, at);
-      checkLayoutMatches(layout!, layoutOf(optimizer.states[tensor]), where, `this optimizer's states[${tensor}]`);
-      const staging = createStaging(layout!);
-      stagings.push(staging);
-      return stateSink(staging, layout!, at);
+      return {
+        whole: (section) => {
+          const { numel: saved, snapshot } = decodeAdamW(section, at);
+          if (saved !== numel) throw mismatchError(where, `this optimizer: tensor ${tensor} has ${saved} elements in the checkpoint, ${numel} here`);
+          staged.push({ snapshot });
+        },
+      };
     },
   };
-  return { visitor, groups: () => groups, stagings };
+  /** Every tensor's sections came, the last one whole. */
+  const finish = (): Staged[] => {
+    if (staged.length !== tensorCount || layout !== undefined)
+      throw checkpointError(where, `its ${sectionCount} sections hold ${staged.length} of its ${tensorCount} tensors`);
+    return staged;
+  };
+  return { visitor, groups: () => groups, staged, finish };
 }
 
 /** The OPTM section against the file's section count and the optimizer's groups. */
-function checkGroups(optimizer: CheckpointableOptimizer, section: Parameters<typeof decodeOptimizer>[0], sectionCount: number, where: string): SavedGroup[] {
+function checkGroups(
+  optimizer: CheckpointableOptimizer,
+  section: Parameters<typeof decodeOptimizer>[0],
+  sectionCount: number,
+  version: number,
+  where: string,
+): { groups: SavedGroup[]; tensorCount: number } {
   const { groups, tensorCount } = decodeOptimizer(section, where);
-  if (sectionCount !== 1 + 2 * tensorCount)
-    throw checkpointError(where, `it has ${sectionCount} sections, ${tensorCount} tensors need ${1 + 2 * tensorCount}`);
+  // Version 1: LAYT + STAT for every tensor; version 2: ADMW (one section) for some.
+  const fewest = version === DENSE_OPTIMIZER_VERSION ? 1 + tensorCount : 1 + 2 * tensorCount;
+  if (sectionCount < fewest || sectionCount > 1 + 2 * tensorCount)
+    throw checkpointError(
+      where,
+      fewest === 1 + 2 * tensorCount
+        ? `it has ${sectionCount} sections, ${tensorCount} tensors need ${1 + 2 * tensorCount}`
+        : `it has ${sectionCount} sections, ${tensorCount} tensors need ${fewest} to ${1 + 2 * tensorCount}`,
+    );
   const here = optimizer.paramGroups;
   if (groups.length !== here.length) throw mismatchError(where, `this optimizer: it has ${groups.length} param groups, this optimizer ${here.length}`);
   groups.forEach((g, i) => {
     if (g.tensorCount !== here[i].params.length)
       throw mismatchError(where, `this optimizer: param group ${i} has ${g.tensorCount} tensors in the checkpoint but ${here[i].params.length} here`);
   });
-  return groups;
+  return { groups, tensorCount };
 }
 
 /**
- * Every state adopts its staging state, then the groups take their hyperparameters. A CPU
- * state's adoption swaps buffers and cannot fail (adopting again swaps back); a CUDA state's
- * uploads, so it is backed up first and put back if a later one fails.
+ * Every state takes its staged contents, then the groups take their hyperparameters. A CPU
+ * MicroAdam state's adoption swaps buffers and cannot fail (adopting again swaps back); a CUDA
+ * state's uploads and an AdamW state's restore copies, so those are backed up first and put back
+ * if a later one fails.
  */
-function commit(optimizer: CheckpointableOptimizer, groups: SavedGroup[], stagings: NativeState[], where: string): void {
+function commit(optimizer: CheckpointableOptimizer, groups: SavedGroup[], staged: Staged[], where: string): void {
   let hypers: ResolvedHyper[];
   try {
     hypers = groups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `stateDict.paramGroups[${i}]`));
@@ -108,19 +181,31 @@ function commit(optimizer: CheckpointableOptimizer, groups: SavedGroup[], stagin
     throw asContentError(error, where);
   }
   const states = optimizer.states;
-  const backups = states.map((s) => (s.device === "cpu" ? undefined : s.snapshot()));
+  const backups = states.map((s) => (isDense(s) || s.device !== "cpu" ? s.snapshot() : undefined));
+  const take = (i: number): void => {
+    const state = states[i];
+    const stage = staged[i];
+    if ("snapshot" in stage) (state as CheckpointableAdamWState).restore(stage.snapshot);
+    else (state as CheckpointableState).native.adopt(stage.staging);
+  };
   let adopted = 0;
   try {
-    for (; adopted < states.length; adopted++) states[adopted].native.adopt(stagings[adopted]);
+    for (; adopted < states.length; adopted++) take(adopted);
   } catch (error) {
     for (let i = 0; i < adopted; i++) {
       const backup = backups[i];
-      if (backup) states[i].restore(backup);
-      else states[i].native.adopt(stagings[i]);
+      const state = states[i];
+      if (backup === undefined) take(i); // swaps back
+      else if (isDense(state)) state.restore(backup as AdamWSnapshot);
+      else state.restore(backup as Parameters<CheckpointableState["restore"]>[0]);
     }
     throw asContentError(error, where);
   }
   hypers.forEach((h, i) => Object.assign(optimizer.paramGroups[i], h));
+}
+
+function disposeStaged(staged: Staged[]): void {
+  for (const stage of staged) if ("staging" in stage) stage.staging.dispose();
 }
 
 function loadOptimizerFrom(optimizer: CheckpointableOptimizer, source: CheckpointSource, where: string): void {
@@ -128,9 +213,9 @@ function loadOptimizerFrom(optimizer: CheckpointableOptimizer, source: Checkpoin
   const load = optimizerVisitor(optimizer, where);
   try {
     parseSource(source, where, load.visitor);
-    commit(optimizer, load.groups(), load.stagings, where);
+    commit(optimizer, load.groups(), load.finish(), where);
   } finally {
-    for (const staging of load.stagings) staging.dispose();
+    disposeStaged(load.staged);
   }
 }
 
@@ -140,9 +225,9 @@ async function loadOptimizerFromAsync(optimizer: CheckpointableOptimizer, source
   try {
     await parseSourceAsync(source, where, load.visitor);
     checkIdle(optimizer);
-    commit(optimizer, load.groups(), load.stagings, where);
+    commit(optimizer, load.groups(), load.finish(), where);
   } finally {
-    for (const staging of load.stagings) staging.dispose();
+    disposeStaged(load.staged);
   }
 }
 
@@ -161,6 +246,7 @@ export async function saveOptimizerFileAsync(optimizer: CheckpointableOptimizer,
   const held: CheckpointableState[] = [];
   try {
     for (const state of optimizer.states) {
+      if (isDense(state)) continue; // its snapshot is taken before the first write
       state.native.acquire();
       held.push(state);
     }

@@ -19,7 +19,9 @@ import {
   readSafeU64,
   sectionHeader,
   SECTION_CRC_BYTES,
-  type CheckpointKind,
+  CheckpointKind,
+  DENSE_OPTIMIZER_VERSION,
+  FORMAT_VERSION,
   type CheckpointVisitor,
   type DecodeOptions,
   type ReadRequest,
@@ -100,7 +102,8 @@ function pieceLength(p: Piece): number {
  */
 export function* checkpointChunks(kind: CheckpointKind, sections: readonly SectionPlan[]): Generator<Uint8Array, void, undefined> {
   const lengths = sections.map((s) => s.pieces.reduce((sum, p) => sum + pieceLength(p), 0));
-  yield checkpointHeader(kind, sections.length, checkpointLength(lengths));
+  const dense = kind === CheckpointKind.Optimizer && sections.some((s) => s.tag === "ADMW");
+  yield checkpointHeader(kind, sections.length, checkpointLength(lengths), dense ? DENSE_OPTIMIZER_VERSION : FORMAT_VERSION);
   // One chunk, or less for a small state: a small checkpoint should not cost a 16 MiB allocation.
   const largest = Math.max(0, ...sections.flatMap((s) => s.pieces.map((p) => (p instanceof Uint8Array ? 0 : p.bytes))));
   let scratch: Buffer | undefined;

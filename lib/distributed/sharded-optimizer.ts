@@ -22,7 +22,7 @@ export interface ShardedParamGroup extends Omit<ParamGroup, "params"> {
 }
 
 /** MicroAdam's options (every state on the CPU), plus how the ranks' gradients combine. */
-export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex"> {
+export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex" | "denseBelow"> {
   /**
    * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
    * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
@@ -148,7 +148,8 @@ export class ShardedMicroAdam {
       }
       this.local = new MicroAdam(
         localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
-        { lr: defaults.lr, ...this.layout, nonFinite: "ignore" },
+        // Every piece a MicroAdam state: denseBelow is not sharded yet (docs/distributed.md, "Status").
+        { lr: defaults.lr, ...this.layout, nonFinite: "ignore", denseBelow: 0 },
       );
     }
   }
@@ -246,7 +247,7 @@ export class ShardedMicroAdam {
 
   /** Snapshots of this rank's pieces' states, in the order of `pieces`. */
   shardSnapshots(): MicroAdamSnapshot[] {
-    return this.local ? this.local.states.map((s) => s.snapshot()) : [];
+    return this.local ? this.local.states.map((s) => s.snapshot() as MicroAdamSnapshot) : [];
   }
 
   /**

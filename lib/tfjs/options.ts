@@ -2,6 +2,7 @@
 // (getConfig/fromConfig).
 import type * as tf from "@tensorflow/tfjs";
 import { NON_FINITE_POLICIES, STEP_DEFAULTS } from "../hyper";
+import { DEFAULT_DENSE_BELOW } from "../optimizer";
 import { resolveStateConfig, STATE_DEFAULTS } from "../state";
 import type { NonFinitePolicy } from "../types";
 import { isPlainObject, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "../validate";
@@ -79,11 +80,10 @@ export interface ResolvedOptions {
   } | null;
 }
 
-/**
- * The default `denseBelow` of MicroAdamOptimizer: variables with fewer elements use the native
- * AdamW. A tiny model trained with MicroAdam everywhere lags Adam by far (docs/tfjs.md, "denseBelow").
- */
-export const DEFAULT_DENSE_BELOW = 4096;
+// The default `denseBelow` of MicroAdamOptimizer is MicroAdam's: variables with fewer elements use
+// the native AdamW. A tiny model trained with MicroAdam everywhere lags Adam by far (docs/tfjs.md,
+// "denseBelow").
+export { DEFAULT_DENSE_BELOW };
 
 const SHARED_KEYS = ["learningRate", "beta1", "beta2", "epsilon", "weightDecay", "nonFinite", "overrides"] as const;
 const MICROADAM_KEYS = ["alpha", "window", "density", "topkBlockSize", "quantBlockSize", "denseBelow"] as const;

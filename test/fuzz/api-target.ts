@@ -87,7 +87,7 @@ export async function apiTarget(runs: number, seed: number): Promise<void> {
             const opt = fix.optimizer;
             const sd = opt.stateDict() as unknown as Record<string, unknown>;
             const keys = Object.keys(sd);
-            await run("new MicroAdam", () => new MicroAdam(build(h1, ctx) as never, { lr: 0.1 }).dispose());
+            await run("new MicroAdam", () => new MicroAdam(build(h1, ctx) as never, { denseBelow: 0, lr: 0.1 }).dispose());
             await run("new MicroAdam(options)", () => new MicroAdam([new Float32Array(5)], buildOptions(options, base, ctx) as never).dispose());
             await run("MicroAdam.step", () => opt.step([gradsArg(), build(h2, ctx)] as never));
             await run("MicroAdam.stepAsync", () => opt.stepAsync(build(h2, ctx) as never), true);

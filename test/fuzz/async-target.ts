@@ -39,7 +39,7 @@ export async function asyncTarget(runs: number, seed: number): Promise<void> {
       for (const call of sequence) {
         const busyState = !optimizerFirst;
         // An awaited call lets the step finish, so what must be refused is decided call by call.
-        const stillBusy = optimizerFirst ? fix.optimizer.states.some(isBusy) : isBusy(fix.state);
+        const stillBusy = optimizerFirst ? (fix.optimizer.states as MicroAdamState[]).some(isBusy) : isBusy(fix.state);
         const threw = await attemptAsync(`${call} during an async step`, () => {
           switch (call) {
             case "step": return microAdamStep(fix.state, fix.params, fix.grads, { lr: 0.01 });

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   } else if (scenario === "gc") {
     for (let round = 0; round < 5; round++) {
       const pending = startSteps(4); // nothing else refers to the states or the arrays
-      const opt = new MicroAdam([new Float32Array(n)], { lr: 0.1 });
+      const opt = new MicroAdam([new Float32Array(n)], { denseBelow: 0, lr: 0.1 });
       pending.push(opt.stepAsync([new Float32Array(n).fill(0.5)]));
       gc();
       gc();

@@ -25,7 +25,7 @@ export async function computeRun(spec: RunSpec): Promise<{ params: Uint8Array; s
   const state = createMicroAdamState({ numel: spec.numel, ...layout });
   const params = wave(spec.numel, spec.seed);
   const optParams = [wave(1000, spec.seed + 1), wave(77, spec.seed + 2)];
-  const opt = new MicroAdam(optParams, { lr: 0.01, ...layout });
+  const opt = new MicroAdam(optParams, { denseBelow: 0, lr: 0.01, ...layout });
   for (let t = 1; t <= spec.steps; t++) {
     const grads = wave(spec.numel, spec.seed * 1000 + t);
     if (spec.threads) setNumThreads(spec.threads[t % spec.threads.length]);
