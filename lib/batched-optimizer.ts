@@ -170,6 +170,9 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   private packed?: PackedBuffers;
   /** By the number of tensors in a call: which are the dense ones (kind.dense only). */
   private mixedPlan?: MixedStepPlan;
+  /** Async steps of two native calls not yet settled (mixed-step.ts), and a dispose() waiting for them. */
+  private mixedStepsInFlight = 0;
+  private disposeWhenSettled = false;
 
   protected constructor(
     params: StepTensor[] | ParamGroup[],
@@ -227,11 +230,26 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   async stepAsync(grads: StepTensor[], options?: OptimizerStepOptions): Promise<StepResult> {
     const call = this.buildCall(grads, options, true);
     const plan = this.planOf(call);
-    return this.result(await (plan === undefined ? runPackedStepAsync(this.kind.native, call) : runMixedStepAsync(plan, call)));
+    if (plan === undefined) return this.result(await runPackedStepAsync(this.kind.native, call));
+    this.mixedStepsInFlight++;
+    try {
+      return this.result(await runMixedStepAsync(plan, call));
+    } finally {
+      if (--this.mixedStepsInFlight === 0 && this.disposeWhenSettled) this.disposeStates();
+    }
   }
 
-  /** Frees every state's native memory (a step in flight finishes first). */
+  /**
+   * Frees every state's native memory (a step in flight finishes first: one native call holds its
+   * states' memory; a step of two calls, MicroAdam's with AdamW states, defers the disposal until
+   * it settles).
+   */
   dispose(): void {
+    if (this.mixedStepsInFlight > 0) this.disposeWhenSettled = true;
+    else this.disposeStates();
+  }
+
+  private disposeStates(): void {
     for (const s of this.states) s.dispose();
   }
 

@@ -123,7 +123,18 @@ function report(args: NativeStepArgs, skipped: boolean): NativeStepReport {
   return { skipped, steps: (args[0] as { step: number }[]).map((s) => s.step) };
 }
 
+/**
+ * A state busy with a step in flight is refused as one call refuses it (csrc/core/step_entry.h,
+ * acquireAll), before the AdamW states are copied (a busy state cannot be).
+ */
+function checkNoneBusy(args: NativeStepArgs): void {
+  (args[0] as { busy: boolean }[]).forEach((s, i) => {
+    if (s.busy) throw withCode(new Error(`states[${i}] is busy: a step on it is in flight (await it before stepping again)`), "ERR_MICROADAM_STATE");
+  });
+}
+
 function prepare(plan: MixedStepPlan, call: PackedStepCall): { dense: SubCall; sparse: SubCall } {
+  checkNoneBusy(call.args);
   checkNoSharedParamsAcross(call.args, plan.denseIndices, plan.sparseIndices);
   return { dense: subCall(call, plan.denseIndices), sparse: subCall(call, plan.sparseIndices) };
 }
@@ -152,18 +163,63 @@ export function runMixedStep(plan: MixedStepPlan, call: PackedStepCall): NativeS
   return report(call.args, skipped);
 }
 
-/** runMixedStep off the event loop: each native call runs on a worker, one after the other. */
+/** What a native MicroAdam state offers to be held busy without a step (lib/binding.ts). */
+interface HoldableNative {
+  acquire(): void;
+  release(): void;
+}
+
+/**
+ * Holds the MicroAdam states busy, as a step in flight holds them, while the AdamW call runs
+ * first: no other step, save or load may slip in between the two calls. Throws, holding none,
+ * if one is busy.
+ */
+function holdSparse(sparse: SubCall): () => void {
+  const natives = sparse.call.args[0] as unknown as HoldableNative[];
+  let held = 0;
+  try {
+    for (; held < natives.length; held++) natives[held].acquire();
+  } catch (error) {
+    for (let k = 0; k < held; k++) natives[k].release();
+    (error as Error).message = `states[${sparse.indices[held]}] is busy: a step on it is in flight (await it before stepping again)`;
+    throw error;
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    for (const n of natives) {
+      try {
+        n.release();
+      } catch {
+        // Disposed meanwhile (MicroAdamState.dispose on it): nothing is left to release, and its
+        // own call below reports it.
+      }
+    }
+  };
+}
+
+/**
+ * runMixedStep off the event loop: each native call runs on a worker, one after the other. The
+ * MicroAdam states are held from the start (holdSparse) and handed over to their own call in the
+ * same turn of the event loop; the AdamW states are held by their call, and if anything steps
+ * them between the two calls, the undo puts back what this step kept.
+ */
 export async function runMixedStepAsync(plan: MixedStepPlan, call: PackedStepCall): Promise<NativeStepReport> {
   if (plan.denseIndices.length === 0) return runPackedStepAsync(plan.sparse, call);
   if (plan.sparseIndices.length === 0) return runPackedStepAsync(plan.dense, call);
   const { dense, sparse } = prepare(plan, call);
-  const undo = backupDense(dense);
+  const release = holdSparse(sparse);
   let skipped: boolean;
+  let undo: () => void;
   try {
+    undo = backupDense(dense);
     skipped = (await runPackedStepAsync(plan.dense, dense.call)).skipped;
   } catch (error) {
+    release();
     throw renameIndices(error, dense.indices, call.paramNames);
   }
+  release();
   if (!skipped) {
     try {
       skipped = (await runPackedStepAsync(plan.sparse, sparse.call)).skipped;

@@ -170,6 +170,32 @@ describe("a step is all or nothing across the two calls", () => {
   });
 });
 
+test("an async step holds every state busy, both kinds, until it settles: other steps and saves are refused", async () => {
+  const { params, opt } = build();
+  const reference = build();
+  const pending = opt.stepAsync(gradsAt(1));
+  expect(opt.states.map((s) => s.busy)).toEqual([true, true, true, true, true]);
+  expect(() => opt.step(gradsAt(2))).toThrow("states[0] is busy: a step on it is in flight (await it before stepping again)");
+  expect(() => opt.toBuffer()).toThrow(/busy/);
+  await expect(opt.stepAsync(gradsAt(2))).rejects.toThrow("states[0] is busy");
+  expect(await pending).toEqual({ step: 1, skipped: false });
+  expect(opt.states.some((s) => s.busy)).toBe(false);
+  reference.opt.step(gradsAt(1));
+  expect(fingerprint(opt, params)).toBe(fingerprint(reference.opt, reference.params));
+});
+
+test("dispose() during an async step over both kinds lets the step finish, then frees every state", async () => {
+  const { params, opt } = build();
+  const reference = build();
+  const pending = opt.stepAsync(gradsAt(1));
+  opt.dispose();
+  expect(await pending).toEqual({ step: 1, skipped: false });
+  expect(opt.states.every((s) => s.disposed)).toBe(true);
+  expect(() => opt.step(gradsAt(2))).toThrow("states[0] was disposed");
+  reference.opt.step(gradsAt(1));
+  params.forEach((p, i) => expect(bytesOf(p).equals(bytesOf(reference.params[i]))).toBe(true));
+});
+
 describe("state dicts and checkpoints carry both kinds", () => {
   let dir: string;
   beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "dense-below-"))));

@@ -89,6 +89,7 @@ export async function apiTarget(runs: number, seed: number): Promise<void> {
             const keys = Object.keys(sd);
             await run("new MicroAdam", () => new MicroAdam(build(h1, ctx) as never, { denseBelow: 0, lr: 0.1 }).dispose());
             await run("new MicroAdam(options)", () => new MicroAdam([new Float32Array(5)], buildOptions(options, base, ctx) as never).dispose());
+            await run("new MicroAdam({ denseBelow })", () => new MicroAdam([new Float32Array(5), new Float32Array(300)], { lr: 0.1, denseBelow: build(h2, ctx) } as never).dispose());
             await run("MicroAdam.step", () => opt.step([gradsArg(), build(h2, ctx)] as never));
             await run("MicroAdam.stepAsync", () => opt.stepAsync(build(h2, ctx) as never), true);
             await run("MicroAdam.loadStateDict", () => opt.loadStateDict((n % 2 ? { ...sd, [keys[n % keys.length]]: build(h1, ctx) } : build(h1, ctx)) as never));

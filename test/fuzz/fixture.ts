@@ -90,7 +90,7 @@ export class Fixture {
     this.grads = Float32Array.from({ length: this.numel }, (_, i) => signal(i, 2));
     for (let t = 0; t < 4; t++) microAdamStep(this.state, this.params, this.grads.map((g) => g * (t + 1)), { lr: 0.01, alpha: 0.1 });
     this.optimizerParams = [this.params.slice(), this.params.slice(0, 33)];
-    this.optimizer = new MicroAdam([{ params: [this.optimizerParams[0]] }, { params: [this.optimizerParams[1]], lr: 0.02 }], { denseBelow: 0, lr: 0.01, ...LAYOUT });
+    this.optimizer = new MicroAdam([{ params: [this.optimizerParams[0]] }, { params: [this.optimizerParams[1]], lr: 0.02 }], { denseBelow: 34, lr: 0.01, ...LAYOUT });
     this.optimizer.step([this.grads, this.grads.subarray(0, 33)]);
   }
 
