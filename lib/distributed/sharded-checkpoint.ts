@@ -73,14 +73,20 @@ export async function saveSharded(optimizer: ShardedMicroAdam, directory: unknow
   const step = optimizer.stepCount;
   const pieces = optimizer.partition.pieces;
   let failure: unknown;
+  const local = optimizer.localOptimizer;
+  const mine = local ? shardFile(rank, size, step) : undefined;
   try {
     await fs.promises.mkdir(dir, { recursive: true });
-    const local = optimizer.localOptimizer;
-    if (local) await local.saveAsync(path.join(dir, shardFile(rank, size, step)));
+    if (local) await local.saveAsync(path.join(dir, mine!));
   } catch (error) {
     failure = error;
   }
-  await agree(optimizer, `saving the shards to ${dir}`, failure);
+  try {
+    await agree(optimizer, `saving the shards to ${dir}`, failure);
+  } catch (error) {
+    discardShard(dir, mine);
+    throw error;
+  }
   if (rank === 0) {
     try {
       const manifest: ShardedManifest = {
@@ -99,7 +105,31 @@ export async function saveSharded(optimizer: ShardedMicroAdam, directory: unknow
       failure = error;
     }
   }
-  await agree(optimizer, `writing ${path.join(dir, MANIFEST)}`, failure);
+  try {
+    await agree(optimizer, `writing ${path.join(dir, MANIFEST)}`, failure);
+  } catch (error) {
+    discardShard(dir, mine);
+    throw error;
+  }
+}
+
+/**
+ * After a failed save, this rank's new shard file, unless the manifest on disk names it (a save
+ * at the same step and world size as the last good one wrote over that one's file, atomically,
+ * and it must stay). Best effort, as removeStaleShards: an unreadable manifest keeps the file.
+ */
+function discardShard(dir: string, file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    const manifestPath = path.join(dir, MANIFEST);
+    if (fs.existsSync(manifestPath)) {
+      const named = (JSON.parse(fs.readFileSync(manifestPath, "utf8")) as { shards?: { file?: unknown }[] }).shards?.map((s) => s.file);
+      if (!Array.isArray(named) || named.includes(file)) return;
+    }
+    fs.rmSync(path.join(dir, file), { force: true });
+  } catch {
+    // the next successful save removes it (removeStaleShards)
+  }
 }
 
 function tensorNumels(optimizer: ShardedMicroAdam): number[] {

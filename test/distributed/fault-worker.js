@@ -9,6 +9,9 @@
 //              nonFinite 'error' on one rank: every rank throws, nothing changed; then a good step
 //   die-in-save  loads <dir>, takes step 3 of the 'sum' scenario, and rank 1 is killed before the
 //              save: the others must fail, and <dir> must still hold the previous checkpoint
+//   fail-save  loads <dir>, takes step 3 of the 'sum' scenario, and rank 1's save fails (a folder
+//              stands where its shard file goes): every rank must fail, and the others' new shard
+//              files must be gone again
 "use strict";
 const { ProcessGroup, ShardedMicroAdam } = require("../../dist/distributed");
 const scenario = require("./scenario");
@@ -74,6 +77,18 @@ const shortenTimeout = () => ProcessGroup.init({ timeoutSeconds: faultTimeout })
         JSON.stringify(opt.shardSnapshots().map((s) => [s.step, Buffer.from(s.errorCodes).toString("base64")])) === stateBefore;
       const result = await opt.step(good);
       say(`${refusals.join(" | ")} | unchanged ${unchanged} | then step ${result.step} skipped ${result.skipped}`);
+    } else if (which === "fail-save") {
+      const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, reduce: "sum" }, group);
+      await opt.load(dir);
+      await opt.step(order.map((t) => scenario.sumGrad(group.size, group.rank, opt.stepCount, t)));
+      if (group.rank === 1) require("fs").mkdirSync(require("path").join(dir, `shard-1-of-${group.size}.step-${opt.stepCount}.ckpt`));
+      await group.barrier();
+      try {
+        await opt.save(dir);
+        say("saved (wrong)");
+      } catch (error) {
+        say(`${error.code} ${error.message}`);
+      }
     } else if (which === "die-in-save") {
       const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, reduce: "sum" }, group);
       await opt.load(dir);
