@@ -71,7 +71,7 @@ function emptyProject(dir: string, extra: Record<string, unknown> = {}): string 
 function packCopy(work: string): string {
   const source = path.join(work, "source");
   fs.mkdirSync(source);
-  const skip = new Set(["node_modules", "build", "build-prebuild", "prebuilds", "dist", ".git"]);
+  const skip = new Set(["node_modules", "build", "build-prebuild", "build-distributed", "prebuilds", "dist", ".git"]);
   for (const entry of fs.readdirSync(root)) {
     if (!skip.has(entry) && !entry.endsWith(".tgz")) fs.cpSync(path.join(root, entry), path.join(source, entry), { recursive: true });
   }
@@ -105,7 +105,7 @@ test("the tarball ships the prebuilds, the sources a source build needs, LICENSE
     console.warn("SKIPPED: linux-arm64 prebuild not expected here (no aarch64-linux-gnu-g++ or qemu-aarch64-static)");
   }
   for (const file of ["LICENSE", "README.md", "dist/index.js", "dist/index.mjs", "dist/index.d.ts", "dist/tfjs/index.d.ts",
-    "CMakeLists.txt", "binding.gyp", "scripts/install.js", "scripts/build-native.js", "scripts/list-sources.js",
+    "CMakeLists.txt", "binding.gyp", "scripts/install.js", "scripts/build-native.js", "scripts/list-sources.js", "scripts/build-distributed.js",
     "cmake/glibc_floor.cmake", "csrc/core/call_format.h", "cuda/cuda_backend.cpp"]) {
     expect([file, has(file)]).toEqual([file, true]);
   }
@@ -124,6 +124,7 @@ test("the tarball ships the prebuilds, the sources a source build needs, LICENSE
   expect(Object.keys(manifest.scripts)).toEqual(["install"]);
   expect(manifest.devDependencies).toBeUndefined();
   expect(manifest.dependencies).toEqual(rootPackage.dependencies);
+  expect(manifest.bin).toEqual({ "microadam-native-build-distributed": "scripts/build-distributed.js" });
 });
 
 describe("installed with --ignore-scripts", () => {
@@ -184,6 +185,48 @@ describe("installed with --ignore-scripts", () => {
     }
   });
 });
+
+// Two ranks sum their rank + 1 over the installed package's distributed addon; a MicroAdam step with
+// the default denseBelow (a bias on AdamW) runs beside it.
+const DISTRIBUTED_USER = `
+  const { ProcessGroup } = require("microadam-native/distributed");
+  const { MicroAdam } = require("microadam-native");
+  (async () => {
+    const group = ProcessGroup.init();
+    const sum = await group.allReduce(Int32Array.of(group.rank + 1), "sum");
+    const opt = new MicroAdam([new Float32Array(5000), new Float32Array(10)], { lr: 0.1 });
+    opt.step([new Float32Array(5000).fill(1), new Float32Array(10).fill(1)]);
+    console.log(JSON.stringify({ rank: group.rank, size: group.size, sum: sum[0], dense: opt.denseTensorCount }));
+    group.finalize();
+  })().catch((e) => { console.error(e); process.exitCode = 1; });
+`;
+
+test("the distributed addon builds inside the installed package (npx microadam-native-build-distributed) and runs under mpirun", async () => {
+  if (!hasCommand("mpicxx") || !hasCommand("mpirun")) {
+    console.warn("SKIPPED: no MPI here (mpicxx, mpirun), so the installed package's distributed addon was not built");
+    return;
+  }
+  const project = emptyProject(path.join(work, "distributed"));
+  npm(["install", "--ignore-scripts", tarball], project);
+  const installed = path.join(project, "node_modules", "microadam-native");
+  expect(() => node(["-e", "require('microadam-native/distributed').ProcessGroup.init()"], project)).toThrow(/ERR_MICROADAM_DISTRIBUTED_UNAVAILABLE|distributed addon is not built/);
+  execFileSync("npx", ["--no-install", "microadam-native-build-distributed"], { cwd: project, ...quiet });
+  expect(fs.existsSync(path.join(installed, "build", "distributed", "microadam_distributed.node"))).toBe(true);
+  // The main addon still comes from the prebuild: nothing was built where node-gyp-build looks.
+  expect(node(["-p", `require('node-gyp-build').resolve(${JSON.stringify(installed)})`], project).trim()).toBe(
+    path.join(installed, "prebuilds", "linux-x64", "microadam-native.napi.glibc.node"),
+  );
+  const script = path.join(project, "ranks.js");
+  fs.writeFileSync(script, DISTRIBUTED_USER);
+  const { mpirun, expectSuccess } = await import("./distributed/mpi");
+  const run = await mpirun(2, script, [], { timeoutMs: 120_000 });
+  expectSuccess(run);
+  const ranks = run.stdout.trim().split("\n").map((line) => JSON.parse(line)).sort((a, b) => a.rank - b.rank);
+  expect(ranks).toEqual([
+    { rank: 0, size: 2, sum: 3, dense: 1 },
+    { rank: 1, size: 2, sum: 3, dense: 1 },
+  ]);
+}, 600_000);
 
 test("a forced source build, with install scripts approved, builds from the shipped sources" + (nvccHere ? " with CUDA" : ""), () => {
   const project = emptyProject(path.join(work, "from-source"));

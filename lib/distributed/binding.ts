@@ -50,7 +50,7 @@ export function distributedBinding(): DistributedBinding {
   if (loaded) return loaded;
   const howTo =
     "It is built from source where an MPI library is found: on Debian/Ubuntu 'apt-get install libopenmpi-dev openmpi-bin', " +
-    "then 'npm run build:native' in a checkout of microadam-native (the published package's prebuilds do not carry it yet). " +
+    "then 'npx microadam-native-build-distributed' in your project (the prebuilds do not carry it), or 'npm run build:native' in a checkout of microadam-native. " +
     "Launch the ranks with 'mpirun -np <N> node your-script.js' " +
     "(docs/distributed.md).";
   if (!fs.existsSync(addonPath))
