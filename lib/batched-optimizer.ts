@@ -15,7 +15,6 @@ import {
   type SteppableState,
 } from "./native-call";
 import { checkStream } from "./device-array";
-import { runMixedStep, runMixedStepAsync, type MixedStepPlan } from "./mixed-step";
 import { DTYPE_CODE, normalizedNumel, normalizeTensor, tensorIdentity, tensorNumel } from "./tensor";
 import type { GroupRecord, NonFinitePolicy, StepResult, StepTensor } from "./types";
 import { warnFirstSkippedStep } from "./skip-warning";
@@ -55,10 +54,11 @@ export interface OptimizerKind<S extends OptimizerState> {
   native: NativeStepFunctions;
   checkState(state: unknown, name: string): S;
   /**
-   * MicroAdam's small tensors: the native AdamW steps the states `isDense` picks, in a call of
-   * their own (mixed-step.ts). Absent: one call steps every state.
+   * MicroAdam's small tensors: the states `isDense` picks are native AdamW states. A call of them
+   * alone goes to `native`, a call of both kinds to `mixed` (one native call, checked and scanned
+   * for non-finite gradients as a whole: all or nothing).
    */
-  dense?: { native: NativeStepFunctions; isDense(state: S): boolean };
+  dense?: { native: NativeStepFunctions; mixed: NativeStepFunctions; isDense(state: S): boolean };
 }
 
 /** The kind of every optimizer this module constructed: a look-alike made from a prototype has none. */
@@ -168,11 +168,8 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   /** By group index; checked again only when a group's values change (users set lr between steps). */
   private readonly checkedHyper: (CheckedHyper | undefined)[] = [];
   private packed?: PackedBuffers;
-  /** By the number of tensors in a call: which are the dense ones (kind.dense only). */
-  private mixedPlan?: MixedStepPlan;
-  /** Async steps of two native calls not yet settled (mixed-step.ts), and a dispose() waiting for them. */
-  private mixedStepsInFlight = 0;
-  private disposeWhenSettled = false;
+  /** The native functions of the last call's kinds of state, and its tensor count (kind.dense only). */
+  private nativeOfCount?: { count: number; native: NativeStepFunctions };
 
   protected constructor(
     params: StepTensor[] | ParamGroup[],
@@ -222,34 +219,17 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
   /** One step over every tensor; `grads` in the order of the flattened param groups. */
   step(grads: StepTensor[], options?: OptimizerStepOptions): StepResult {
     const call = this.buildCall(grads, options, false);
-    const plan = this.planOf(call);
-    return this.result(plan === undefined ? runPackedStep(this.kind.native, call) : runMixedStep(plan, call));
+    return this.result(runPackedStep(this.nativeFor(call), call));
   }
 
   /** The same step off the event loop; do not touch params or grads until it settles. */
   async stepAsync(grads: StepTensor[], options?: OptimizerStepOptions): Promise<StepResult> {
     const call = this.buildCall(grads, options, true);
-    const plan = this.planOf(call);
-    if (plan === undefined) return this.result(await runPackedStepAsync(this.kind.native, call));
-    this.mixedStepsInFlight++;
-    try {
-      return this.result(await runMixedStepAsync(plan, call));
-    } finally {
-      if (--this.mixedStepsInFlight === 0 && this.disposeWhenSettled) this.disposeStates();
-    }
+    return this.result(await runPackedStepAsync(this.nativeFor(call), call));
   }
 
-  /**
-   * Frees every state's native memory (a step in flight finishes first: one native call holds its
-   * states' memory; a step of two calls, MicroAdam's with AdamW states, defers the disposal until
-   * it settles).
-   */
+  /** Frees every state's native memory (a step in flight finishes first). */
   dispose(): void {
-    if (this.mixedStepsInFlight > 0) this.disposeWhenSettled = true;
-    else this.disposeStates();
-  }
-
-  private disposeStates(): void {
     for (const s of this.states) s.dispose();
   }
 
@@ -375,18 +355,18 @@ export abstract class BatchedOptimizer<S extends OptimizerState> {
     return { args, paramNames };
   }
 
-  /** The split of a call into its dense and its other tensors; undefined without kind.dense. */
-  private planOf(call: PackedStepCall): MixedStepPlan | undefined {
+  /** The native functions for the kinds of state in a call (its tensors are states[0..count)). */
+  private nativeFor(call: PackedStepCall): NativeStepFunctions {
     const dense = this.kind.dense;
-    if (dense === undefined) return undefined;
-    const count = call.args[0].length; // the call's tensors are states[0..count)
-    if (this.mixedPlan === undefined || this.mixedPlan.denseIndices.length + this.mixedPlan.sparseIndices.length !== count) {
-      const denseIndices: number[] = [];
-      const sparseIndices: number[] = [];
-      for (let i = 0; i < count; i++) (dense.isDense(this.states[i]) ? denseIndices : sparseIndices).push(i);
-      this.mixedPlan = { sparse: this.kind.native, dense: dense.native, denseIndices, sparseIndices };
+    if (dense === undefined) return this.kind.native;
+    const count = call.args[0].length;
+    if (this.nativeOfCount?.count !== count) {
+      let denseCount = 0;
+      for (let i = 0; i < count; i++) if (dense.isDense(this.states[i])) denseCount++;
+      const native = denseCount === 0 ? this.kind.native : denseCount === count ? dense.native : dense.mixed;
+      this.nativeOfCount = { count, native };
     }
-    return this.mixedPlan;
+    return this.nativeOfCount.native;
   }
 
   private packedBuffers(count: number): PackedBuffers {

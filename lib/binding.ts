@@ -158,6 +158,9 @@ export interface NativeBinding {
   NativeAdamWState: new (options: { numel: number }) => NativeAdamWState;
   adamWStep(...args: NativeStepArgs): NativeStepReport;
   adamWStepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
+  /** MicroAdam's NativeStates and the NativeAdamWStates of its small tensors in one call (csrc/core/step_entry.h, MixedBatch). */
+  mixedStep(...args: NativeStepArgs): NativeStepReport;
+  mixedStepAsync(...args: NativeStepArgs): Promise<NativeStepReport>;
   setNumThreads(threads: number): void;
   getNumThreads(): number;
   /** The packed step call of csrc/core/call_format.h: each name at its code. */

@@ -172,7 +172,7 @@ export async function runPackedStepAsync(fns: NativeStepFunctions, call: PackedS
 }
 
 /** ERR_MICROADAM_DETACHED names params[i]; the caller's name for the tensor is clearer. */
-export function nameParams(error: unknown, names: readonly string[] | undefined): unknown {
+function nameParams(error: unknown, names: readonly string[] | undefined): unknown {
   if ((error as { code?: unknown } | null)?.code !== "ERR_MICROADAM_DETACHED" || names === undefined) return error;
   const index = /^Expected params\[(\d+)\]/.exec((error as Error).message)?.[1];
   const name = index === undefined ? undefined : names[Number(index)];

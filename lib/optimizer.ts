@@ -1,13 +1,12 @@
 // MicroAdam: a torch-style optimizer over many tensors with param groups. Every step is one
 // native call covering all tensors, spread over the engine's threads; tensors under `denseBelow`
-// elements have native AdamW states instead, stepped in a second call of the same all-or-nothing
-// step (mixed-step.ts).
+// elements have native AdamW states instead, stepped in the same call (binding.mixedStep).
 import { adamWNative, checkAdamWState, createAdamWState, isAdamWState, type AdamWSnapshot, type AdamWState } from "./adamw";
 import { BatchedOptimizer, isOptimizerOfKind, type OptimizerKind, type ParamGroup } from "./batched-optimizer";
 import * as checkpoint from "./checkpoint/optimizer-checkpoint";
 import { HYPER_FIELDS } from "./hyper";
 import { MicroAdamState, resolveStateConfig, STATE_DEFAULTS } from "./state";
-import { checkMicroAdamState, microAdamNative } from "./step";
+import { checkMicroAdamState, microAdamNative, mixedNative } from "./step";
 import type { Device, MicroAdamSnapshot, MicroAdamStateConfig, MicroAdamStateDict, NonFinitePolicy, StepTensor } from "./types";
 import { rangeError, registerBrand, requireInteger, requireObject, typeError, withCode } from "./validate";
 
@@ -60,7 +59,7 @@ const MICROADAM_KIND: OptimizerKind<MicroAdamTensorState> = {
   hyperKeys: HYPER_FIELDS,
   native: microAdamNative,
   checkState: checkTensorState,
-  dense: { native: adamWNative, isDense: isAdamWState },
+  dense: { native: adamWNative, mixed: mixedNative, isDense: isAdamWState },
 };
 
 /** True only for a real MicroAdam (not a look-alike made from its prototype). */

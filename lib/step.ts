@@ -12,6 +12,15 @@ export const microAdamNative: NativeStepFunctions = {
   stepAsync: (...args) => binding.stepAsync(...args),
 };
 
+/**
+ * One call over MicroAdam states and native AdamW states together (a MicroAdam's, or a tfjs
+ * MicroAdamOptimizer's, tensors under denseBelow): checked as a whole, one non-finite scan.
+ */
+export const mixedNative: NativeStepFunctions = {
+  step: (...args) => binding.mixedStep(...args),
+  stepAsync: (...args) => binding.mixedStepAsync(...args),
+};
+
 export function checkMicroAdamState(state: unknown, name: string): MicroAdamState {
   return checkState(state, name, isMicroAdamState, "a MicroAdamState (from createMicroAdamState)");
 }

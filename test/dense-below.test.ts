@@ -1,7 +1,8 @@
-// MicroAdam's denseBelow (lib/mixed-step.ts): tensors under it get native AdamW states, stepped in
-// a second native call of the same step. The step must equal each tensor stepped alone by its own
-// kind, bit for bit, and stay all or nothing: a skip or an error in either call changes nothing.
-// State dicts and checkpoints carry both kinds (version 2) and refuse a file of the other split.
+// MicroAdam's denseBelow: tensors under it get native AdamW states, stepped in the same native call
+// as the MicroAdam states (binding.mixedStep, csrc/core/step_entry.h MixedBatch). The step must
+// equal each tensor stepped alone by its own kind, bit for bit, and stay all or nothing: a
+// non-finite gradient or a refused argument of either kind changes nothing. State dicts and
+// checkpoints carry both kinds (version 2) and refuse a file of the other split.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -18,6 +19,7 @@ import {
   toBf16,
   type Tensor,
 } from "../lib";
+import type { NativeStepArgs } from "../lib/binding";
 import { DEFAULT_DENSE_BELOW as TFJS_DEFAULT } from "../lib/tfjs";
 
 function seeded(seed: number) {
@@ -104,7 +106,7 @@ test("a step over both kinds equals each tensor stepped alone by its own kind, b
   }
 });
 
-describe("a step is all or nothing across the two calls", () => {
+describe("a step over both kinds is all or nothing", () => {
   const poisoned = (i: number) => {
     const grads = gradsAt(7);
     const g = grads[i] as Float32Array;
@@ -130,7 +132,7 @@ describe("a step is all or nothing across the two calls", () => {
     }
   });
 
-  test("nonFinite 'error' in the MicroAdam call throws after the AdamW call ran, and puts the AdamW tensors back", async () => {
+  test("nonFinite 'error' with a NaN in a MicroAdam tensor's gradient throws and changes no tensor of either kind", async () => {
     for (const async of [false, true]) {
       const { params, opt } = build();
       opt.nonFinite = "error";
@@ -143,8 +145,8 @@ describe("a step is all or nothing across the two calls", () => {
     }
   });
 
-  test("an error of the MicroAdam call names the tensors by their index in the whole step, and the AdamW tensors are put back", () => {
-    // params[1] and params[3] (both MicroAdam's) overlap: the core refuses it in the second call.
+  test("an error names the tensor by its index in the whole step, and nothing changes", () => {
+    // params[1] and params[3] (both MicroAdam's) overlap, with AdamW tensors around them.
     const shared = new Float32Array(1500);
     const params: Tensor[] = [values(7, 1), shared.subarray(0, 1000), values(499, 3), shared.subarray(900, 1400), values(64, 5)];
     const opt = new MicroAdam(params, { lr: 0.003, ...layout, denseBelow: DENSE_BELOW });
@@ -153,12 +155,12 @@ describe("a step is all or nothing across the two calls", () => {
     expect(fingerprint(opt, params)).toBe(before);
   });
 
-  test("memory shared between an AdamW tensor and a MicroAdam tensor is refused before either call", () => {
+  test("memory shared between an AdamW tensor and a MicroAdam tensor is refused, and nothing changes", () => {
     const shared = new Float32Array(1200);
     const params: Tensor[] = [shared.subarray(0, 300), shared.subarray(200, 1200)];
     const opt = new MicroAdam(params, { lr: 0.003, ...layout, denseBelow: DENSE_BELOW });
     const before = fingerprint(opt, params);
-    expect(() => opt.step([values(300, 1), values(1000, 2)])).toThrow("params[1] shares memory with params[0]");
+    expect(() => opt.step([values(300, 1), values(1000, 2)])).toThrow("params[0] shares memory with params[1]");
     // A gradient of one kind's tensor read from the other's params: refused too.
     const disjoint: Tensor[] = [values(300, 3), values(1000, 4)];
     const opt2 = new MicroAdam(disjoint, { lr: 0.003, ...layout, denseBelow: DENSE_BELOW });
@@ -182,6 +184,38 @@ test("an async step holds every state busy, both kinds, until it settles: other 
   expect(opt.states.some((s) => s.busy)).toBe(false);
   reference.opt.step(gradsAt(1));
   expect(fingerprint(opt, params)).toBe(fingerprint(reference.opt, reference.params));
+});
+
+test("an async step whose AdamW tensor's params are detached before it settles is undone for both kinds", async () => {
+  const { params, opt } = build();
+  opt.step(gradsAt(1));
+  const before = opt.toBuffer();
+  const pending = opt.stepAsync(gradsAt(2));
+  const gone = params[2] as Float32Array; // an AdamW tensor (499 elements)
+  structuredClone(gone.buffer, { transfer: [gone.buffer as ArrayBuffer] });
+  await expect(pending).rejects.toMatchObject({ code: "ERR_MICROADAM_DETACHED" });
+  await expect(opt.stepAsync(gradsAt(2)).catch((e) => e.message)).resolves.toMatch(/params\[1\]\.params\[0\]/);
+  expect(opt.toBuffer().equals(before)).toBe(true);
+});
+
+test("the mixed native call checks its arguments by their index in the whole call", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require("../lib/binding") as { binding: { mixedStep(...args: NativeStepArgs): unknown } };
+  const dense = createAdamWState({ numel: 4 });
+  const micro = createMicroAdamState({ numel: 300, ...layout });
+  const hyper = new Float64Array(12).fill(0.1);
+  hyper[1] = hyper[7] = 0.9;
+  hyper[2] = hyper[8] = 0.99;
+  const dtypes = new Uint8Array(4);
+  const args = (states: object[], params: Float32Array[], stream?: bigint): NativeStepArgs =>
+    stream === undefined ? [states, params, params.map((p) => p.slice()), dtypes, hyper, 0] : [states, params, params.map((p) => p.slice()), dtypes, hyper, 0, stream];
+  const p = [new Float32Array(4), new Float32Array(300)];
+  expect(() => binding.mixedStep(...args([dense.native, {}], p))).toThrow("Expected a NativeState or a NativeAdamWState for states[1] but received an object");
+  expect(() => binding.mixedStep(...args([dense.native, micro.native], [p[0], new Float32Array(299)]))).toThrow("params[1] must have 300 elements, received 299");
+  expect(() => binding.mixedStep(...args([micro.native, dense.native], [p[1], new Float32Array(5)]))).toThrow("params[1] must have 4 elements, received 5");
+  expect(() => binding.mixedStep(...args([dense.native, dense.native], [p[0], p[0].slice()]))).toThrow("states[1] is the same state as states[0]");
+  expect(() => binding.mixedStep(...args([dense.native, micro.native], p, 7n))).toThrow(/Expected no stream/);
+  expect(binding.mixedStep(...args([dense.native, micro.native], p))).toEqual({ skipped: false, steps: [1, 1] });
 });
 
 test("dispose() during an async step over both kinds lets the step finish, then frees every state", async () => {

@@ -39,6 +39,19 @@ inline StepReport stepAdamW(const std::vector<AdamWTensorStep>& steps, NonFinite
   return runAdamWBatch(steps, policy, 0);
 }
 
+// A step over MicroAdam states and native AdamW states together (MicroAdam's denseBelow gives its
+// small tensors AdamW states): every entry checked, the memory rule over the whole call, one scan
+// of every gradient for the policy, then each engine. All on the CPU. `microIndex[i]` and
+// `denseIndex[i]` are entry i's index in the whole call, which errors name (states[7]).
+struct MixedBatch {
+  std::vector<StateStep> micro;
+  std::vector<AdamWTensorStep> dense;
+  std::vector<size_t> microIndex;
+  std::vector<size_t> denseIndex;
+};
+void checkMixedBatch(const MixedBatch& batch, std::optional<uint64_t> stream);
+StepReport runMixedBatch(const MixedBatch& batch, NonFinitePolicy policy, uint64_t stream);
+
 // One step at a time per state: marks every state busy, or none (and throws StateError naming
 // the busy one) if one already is. `states` holds pointers or shared_ptrs.
 template <typename States>

@@ -104,6 +104,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamWStepAsync", Napi::Function::New(env, AdamWStepAsync, "adamWStepAsync"));
   exports.Set("step", Napi::Function::New(env, StepSync, "step"));
   exports.Set("stepAsync", Napi::Function::New(env, StepAsync, "stepAsync"));
+  exports.Set("mixedStep", Napi::Function::New(env, MixedStepSync, "mixedStep"));
+  exports.Set("mixedStepAsync", Napi::Function::New(env, MixedStepAsync, "mixedStepAsync"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("callFormat", Napi::Function::New(env, CallFormat, "callFormat"));

@@ -5,14 +5,14 @@
 // names arguments; it decides nothing about sizes, devices or hyperparameters. An optimizer
 // plugs in with a Traits type:
 //   using State; using Entry = BatchEntry<State>;
-//   static const char* stateClassName;
-//   static const napi_type_tag* typeTag;  (type_tags.h: what a state object must carry)
-//   static std::shared_ptr<State> unwrap(const Napi::Object&);
+//   static const char* stateClassName;  (what an error says a state must be)
+//   static bool accepts(const Napi::Value&);  (by type tag, type_tags.h)
+//   static std::shared_ptr<State> unwrap(const Napi::Object&, Entry&);  (also points the entry at it)
 //   static std::shared_ptr<AsyncBuffers> asyncBuffers(const Napi::Object&);
 //   static void check(const std::vector<Entry>&, std::optional<uint64_t> stream);  (the core's entry)
 //   static StepReport run(const std::vector<Entry>&, NonFinitePolicy, uint64_t stream);
 //   static void backup(const Entry&, StateBackup&);  (async_copies.h: the state's bytes and step)
-//   static void undo(State&, StateBackup&);  (puts back what backup took)
+//   static void undo(const Entry&, StateBackup&);  (puts back what backup took)
 #pragma once
 
 #include <napi.h>
@@ -102,13 +102,12 @@ StepBatch<Traits> parseBatch(const Napi::CallbackInfo& info, bool async) {
   for (uint32_t i = 0; i < count; ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
     const Napi::Value& stateValue = stateValues[i];
-    if (!hasTypeTag(stateValue, *Traits::typeTag))
-      throw TypeError(std::string("Expected a ") + Traits::stateClassName + " for states" + index +
-                      " but received " + describeValue(stateValue));
-    auto state = Traits::unwrap(stateValue.As<Napi::Object>());
-    const Dtype paramsDtype = packed.dtype(i, 0), gradsDtype = packed.dtype(i, 1);
+    if (!Traits::accepts(stateValue))
+      throw TypeError(std::string("Expected ") + Traits::stateClassName + " for states" + index + " but received " +
+                      describeValue(stateValue));
     typename Traits::Entry step;
-    step.state = state.get();
+    auto state = Traits::unwrap(stateValue.As<Napi::Object>(), step);
+    const Dtype paramsDtype = packed.dtype(i, 0), gradsDtype = packed.dtype(i, 1);
     const TensorArg paramsArg = readTensor(paramValues[i], paramRecords[i], paramsDtype, "params" + index);
     const TensorArg gradsArg = readTensor(gradValues[i], gradRecords[i], gradsDtype, "grads" + index);
     step.params = paramsArg.view;
@@ -222,7 +221,7 @@ class StepWorker : public Napi::AsyncWorker {
     if (!undoable_) return;
     for (size_t i = 0; i < batch_.states.size(); ++i) {
       try {
-        Traits::undo(*batch_.states[i], batch_.buffers[i]->backup());
+        Traits::undo(batch_.steps[i], batch_.buffers[i]->backup());
       } catch (...) {  // a CUDA state put back from host memory: the copy itself can fail
         failure_.message += "; but states[" + std::to_string(i) + "] could not be put back: " +
                             classifyCurrentException().message;

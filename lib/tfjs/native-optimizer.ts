@@ -3,8 +3,8 @@
 //
 // One step (applyGradients): each gradient is read with dataSync (on the CPU backend, the
 // backend's own array, not copied), each variable's values are copied into a fresh Float32Array
-// (dataSync().slice()), one native call per kind of state (MicroAdam, AdamW) updates those copies
-// in place on all the engine's threads, and variable.assign() takes each copy as the new value (a
+// (dataSync().slice()), one native call over every variable (both kinds of state, MicroAdam and
+// AdamW, together) updates those copies in place on all the engine's threads, and variable.assign() takes each copy as the new value (a
 // tensor over the array, not copied again on the CPU backend). What this costs against tfjs's own
 // Adam is measured in docs/convergence.md ("Cost of the tfjs wrappers").
 import * as tf from "@tensorflow/tfjs";
@@ -12,7 +12,7 @@ import { adamWNative, createAdamWState, type AdamWState } from "../adamw";
 import { checkHyper, NON_FINITE_POLICIES, policyCode } from "../hyper";
 import { runStep, type NativeStepCall, type NativeStepFunctions } from "../native-call";
 import { createMicroAdamState, type MicroAdamState } from "../state";
-import { microAdamNative } from "../step";
+import { microAdamNative, mixedNative } from "../step";
 import type { NonFinitePolicy } from "../types";
 import { warnFirstSkippedStep } from "../skip-warning";
 import { rangeError, requireObject, requireOneOf, typeError, withCode } from "../validate";
@@ -70,16 +70,6 @@ interface Work {
 
 /** Suffix of an optimizer weight's name, after the variable's name. */
 const WEIGHT_SUFFIX: Readonly<Record<StateKind, string>> = { microadam: "/microadam", adamw: "/adamw" };
-
-/** The native layer's error for nonFinite 'error', for the gradients this layer checks itself. */
-function nonFiniteError(): Error {
-  return withCode(new Error("a gradient holds NaN or Inf (nonFinite: 'error'); nothing was changed"), "ERR_MICROADAM_NON_FINITE");
-}
-
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
-}
 
 export abstract class NativeOptimizer extends tf.Optimizer {
   /**
@@ -181,39 +171,23 @@ export abstract class NativeOptimizer extends tf.Optimizer {
     const slots = this.slotsFor(variables);
     const work: Work[] = variables.map((variable, i) => ({ variable, slot: slots[i], grads: named[i].tensor.dataSync() as Float32Array }));
     const params = work.map(({ variable }) => (variable.dataSync() as Float32Array).slice());
-    const calls = (["microadam", "adamw"] as const)
-      .map((kind) => this.nativeCall(kind, work, params))
-      .filter((c) => c.call.states.length > 0);
-
-    // A step is all or nothing, like one native call over many tensors: each native call checks
-    // its own gradients before writing anything; with two calls (MicroAdam and AdamW variables),
-    // the smaller one's gradients are checked here first, the larger call runs with the policy,
-    // and the smaller one then needs no check of its own.
-    const policy = this.options.nonFinite;
-    if (calls.length === 2 && policy !== "ignore") {
-      calls.sort((a, b) => b.numel - a.numel);
-      const bad = calls[1].call.grads.findIndex((g) => !allFinite(g.data as Float32Array));
-      if (bad >= 0) {
-        if (policy === "error") throw nonFiniteError();
-        return this.skipStep();
-      }
-      calls[1].call.policy = policyCode("ignore");
-    }
-    for (const { native, call } of calls) if (runStep(native, call).skipped) return this.skipStep();
+    // One native call over every variable, both kinds of state (binding.mixedStep where there are
+    // both): checked and scanned for non-finite gradients as a whole, so the step is all or nothing.
+    const { native, call } = this.nativeCall(work, params);
+    if (runStep(native, call).skipped) return this.skipStep();
     tf.tidy(() => work.forEach(({ variable }, i) => variable.assign(tf.tensor(params[i], variable.shape, "float32"))));
     this.incrementIterations();
   }
 
-  /** One native call stepping every variable of `kind` in `work` (params: their copies). */
-  private nativeCall(kind: StateKind, work: Work[], params: Float32Array[]): { native: NativeStepFunctions; call: NativeStepCall; numel: number } {
+  /** The native call stepping every variable in `work` (params: their copies), and the functions for its kinds of state. */
+  private nativeCall(work: Work[], params: Float32Array[]): { native: NativeStepFunctions; call: NativeStepCall } {
     const o = this.options;
     const iteration = this.iterations;
-    const items = work.map((w, i) => ({ ...w, params: params[i] })).filter((w) => w.slot.kind === kind);
     const call: NativeStepCall = {
-      states: items.map((w) => w.slot.state),
-      params: items.map((w) => ({ data: w.params, dtype: "f32" })),
-      grads: items.map((w) => ({ data: w.grads, dtype: "f32" })),
-      hyper: items.map(({ slot }) =>
+      states: work.map((w) => w.slot.state),
+      params: params.map((data) => ({ data, dtype: "f32" })),
+      grads: work.map((w) => ({ data: w.grads, dtype: "f32" })),
+      hyper: work.map(({ slot }) =>
         checkHyper(
           {
             lr: learningRateAt(slot.settings.learningRate ?? o.learningRate, iteration, `learningRate of '${slot.name}'`),
@@ -221,14 +195,16 @@ export abstract class NativeOptimizer extends tf.Optimizer {
             beta2: o.beta2,
             eps: o.epsilon,
             weightDecay: slot.settings.weightDecay ?? o.weightDecay,
-            alpha: kind === "microadam" ? o.microAdam?.alpha : 0,
+            alpha: slot.kind === "microadam" ? o.microAdam?.alpha : 0,
           },
           `the step of '${slot.name}'`,
         ),
       ),
       policy: policyCode(o.nonFinite),
     };
-    return { native: kind === "microadam" ? microAdamNative : adamWNative, call, numel: items.reduce((sum, w) => sum + w.grads.length, 0) };
+    const kinds = new Set(work.map((w) => w.slot.kind));
+    const native = kinds.size === 2 ? mixedNative : kinds.has("microadam") ? microAdamNative : adamWNative;
+    return { native, call };
   }
 
   private skipStep(): void {
