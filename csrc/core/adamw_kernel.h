@@ -1,7 +1,11 @@
-// AdamW over a range of elements, compiled twice like block_kernel.h (baseline and AVX2).
+// AdamW over a range of elements. Compiled once per instruction set (adamw_kernel_baseline.cpp,
+// adamw_kernel_avx2.cpp), so everything here has internal linkage (see numeric.h); each of those
+// files exports its build as kernel_<isa>::adamWRange, a call to adamWRangeOf.
 // Decoupled weight decay and bias correction as in torch.optim.AdamW:
 //   p = p*(1 - lr*wd); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
 //   p = p - stepSize * m / (sqrt(v)/sqrt(bc2) + eps), stepSize = lr/bc1.
+#pragma once
+
 #include <cmath>
 #include <cstdint>
 
@@ -10,7 +14,6 @@
 #include "numeric.h"
 
 namespace microadam {
-namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
 template <Dtype P, Dtype G>
@@ -49,15 +52,14 @@ TypedRange rangeFor(Dtype g) {
   return nullptr;
 }
 
-}  // namespace
-
-void adamWRange(AdamWState& state, const TensorView& params, const TensorView& grads, uint64_t begin, uint64_t end,
-                const AdamWScalars& scalars) {
+// adamWRange (adamw_engine.h) in the instruction set of the including file.
+void adamWRangeOf(AdamWState& state, const TensorView& params, const TensorView& grads, uint64_t begin, uint64_t end,
+                  const AdamWScalars& scalars) {
   TypedRange fn = params.dtype == Dtype::F32    ? rangeFor<Dtype::F32>(grads.dtype)
                   : params.dtype == Dtype::BF16 ? rangeFor<Dtype::BF16>(grads.dtype)
                                                 : rangeFor<Dtype::F16>(grads.dtype);
   fn(state, params.data, grads.data, begin, end, scalars);
 }
 
-}  // namespace MICROADAM_KERNEL_NAMESPACE
+}  // namespace
 }  // namespace microadam

@@ -1,8 +1,9 @@
-// The block passes of block_passes.h with AVX2 intrinsics, for the AVX2 build of the kernel
-// (block_kernel_avx2.cpp: AVX2 without FMA). Same operations in the same order on each element,
-// eight at a time, so the bits are those of the reference; shapes the vectors do not cover
-// (Q not a multiple of 8, a partial last bucket, f16 gradients, NaNs in a bucket) go to the
-// reference code.
+// The block passes of block_passes.h with AVX2 intrinsics, each beside the reference it matches,
+// and Avx2Passes, the policy of the AVX2 build of the kernel (block_kernel_avx2.cpp: AVX2
+// without FMA). Same operations in the same order on each element, eight at a time, so the bits
+// are those of the reference; shapes the vectors do not cover (Q not a multiple of 8, a partial
+// last bucket, f16 gradients, NaNs in a bucket) go to the reference code. Internal linkage, as
+// everything the kernel builds include (see numeric.h).
 #pragma once
 
 #include <immintrin.h>
@@ -13,7 +14,6 @@
 #include "block_prefetch.h"
 
 namespace microadam {
-namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
 // u_b and lo_b (as float) for buckets [0, buckets), eight at a time: bucketUnit in vectors.
@@ -147,7 +147,7 @@ DequantizedBlock dequantizeBlockAvx2(const typename Element<G>::Storage* grads, 
 }
 
 // markMagnitudesReference, 64 elements (one mark word) at a time.
-[[maybe_unused]] uint32_t markMagnitudesAvx2(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+uint32_t markMagnitudesAvx2(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
   const __m256i magnitudeMask = _mm256_set1_epi32(0x7FFFFFFF), below = _mm256_set1_epi32(int32_t(threshold) - 1);
   const uint32_t vectorEnd = count & ~63u;
   uint32_t marked = 0;
@@ -343,9 +343,9 @@ void quantizeBlockAvx2(const float* a, const BlockErrors& e, bool mayHaveNaN, ui
 // computed eight slots at a time, side by side like M and W, into `terms` (2 * keep floats,
 // rounded up to whole vectors): each slot is then one 8-byte add into `moments`. Asks `ahead`
 // for what it has left, spread over the rows.
-[[maybe_unused]] uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window,
-                                    const float* beta1Powers, const float* beta2Powers, float* momentsOut,
-                                    uint16_t* slotOfOut, uint16_t* namedOut, float* termsOut, LinePrefetcher& ahead) {
+uint32_t accumulateWindowCompactAvx2(const WindowBlock& block, uint64_t step, uint32_t window, const float* beta1Powers,
+                                     const float* beta2Powers, float* momentsOut, uint16_t* slotOfOut,
+                                     uint16_t* namedOut, float* termsOut, LinePrefetcher& ahead) {
   // Local restrict copies: the scatter loop then keeps every pointer in a register.
   float* __restrict__ moments = momentsOut;
   uint16_t* __restrict__ slotOf = slotOfOut;
@@ -411,6 +411,66 @@ void namedDirectionsAvx2(uint32_t count, const float* moments, float c1, float c
   namedDirectionsReference(count - n, moments + 2 * n, c1, c2, eps, direction + n);
 }
 
+// The AVX2 build's passes: BaselinePasses with the passes above where they apply.
+struct Avx2Passes : BaselinePasses {
+  // Step 1 for Q a multiple of 8; asks for a quarter of the lines ahead while it runs.
+  template <Dtype G>
+  static DequantizedBlock dequantize(const typename Element<G>::Storage* grads, const BlockErrors& e,
+                                     uint32_t threshold, LinePrefetcher& ahead, BlockScratch& scratch) {
+    if (e.q % 8 != 0) return BaselinePasses::dequantize<G>(grads, e, threshold, ahead, scratch);
+    float* a = scratch.values.data();
+    float* units = scratch.bucketUnits.data();
+    float* lows = scratch.bucketLows.data();
+    uint64_t* marks = scratch.marks.data();
+    const uint32_t chunks = e.count / 64;
+    const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
+    if constexpr (G == Dtype::F16) {
+      // No F16C in this build: the gradient is widened element by element, then stepped as f32.
+      for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
+      return dequantizeBlockAvx2<Dtype::F32, 0>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else if (e.q == 64) {
+      return dequantizeBlockAvx2<G, 64>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else {
+      return dequantizeBlockAvx2<G, 0>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    }
+  }
+
+  static uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+    return markMagnitudesAvx2(a, count, threshold, marks);
+  }
+
+  // Step 3; asks for half of the lines it has left.
+  static void quantize(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePrefetcher& ahead,
+                       uint8_t* codeScratch) {
+    const uint32_t lines = ahead.left() / 2;
+    if (e.q == 64)
+      quantizeBlockAvx2<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+    else
+      quantizeBlockAvx2<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+  }
+
+  // Step 4; asks for the rest of the lines, spread over the rows. Not inlined: inside
+  // stepBlockWith the scatter loop lost registers, and the AVX2 step took 1.6% more
+  // instructions (callgrind, 16K elements, 2 steps).
+  [[gnu::noinline]] static uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
+                                  LinePrefetcher& ahead, BlockScratch& scratch) {
+    clearMomentSlots(block, step, window, scratch);
+    return accumulateWindowCompactAvx2(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
+                                       scratch.moments.data(), scratch.slotOf.data(), scratch.named.data(),
+                                       scratch.windowTerms.data(), ahead);
+  }
+
+  static void namedDirections(uint32_t count, const float* moments, const StepScalars& s, float* direction) {
+    namedDirectionsAvx2(count, moments, s.c1, s.c2, s.eps, direction);
+  }
+
+  // As BaselinePasses's, with this policy's namedDirections.
+  template <Dtype P>
+  static void updateNamedParams(uint32_t count, const uint16_t* named, const float* moments, const StepScalars& s,
+                                typename Element<P>::Storage* params, BlockScratch& scratch) {
+    updateNamedParamsBy<Avx2Passes, P>(count, named, moments, s, params, scratch);
+  }
+};
+
 }  // namespace
-}  // namespace MICROADAM_KERNEL_NAMESPACE
 }  // namespace microadam

@@ -1,9 +1,11 @@
-// The block passes of block_passes.h with AVX-512 (F, BW, DQ, VL) intrinsics, for the AVX-512
-// build of the kernel (block_kernel_avx512.cpp, without FMA). Sixteen elements at a time, with
-// the same operations in the same order on each element as the reference, so the bits are its
-// bits; masks give the Top-K candidate marks directly (one compare per 16 elements, no
-// movemask). Shapes these do not cover (Q not a multiple of 16, NaNs in a block to quantize)
-// fall to the AVX2 passes of the same build or to the reference.
+// The block passes of block_passes.h with AVX-512 (F, BW, DQ, VL, CD) intrinsics, each beside
+// the reference it matches, and Avx512Passes, the policy of the AVX-512 build of the kernel
+// (block_kernel_avx512.cpp, without FMA). Sixteen elements at a time, with the same operations
+// in the same order on each element as the reference, so the bits are its bits; masks give the
+// Top-K candidate marks directly (one compare per 16 elements, no movemask). Shapes these do not
+// cover (Q not a multiple of 16, NaNs in a block to quantize) fall to the AVX2 passes of the same
+// build or to the reference. Internal linkage, as everything the kernel builds include (see
+// numeric.h).
 #pragma once
 
 #include <immintrin.h>
@@ -15,7 +17,6 @@
 #include "block_prefetch.h"
 
 namespace microadam {
-namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
 // u_b and lo_b (as float) for buckets [0, buckets), sixteen at a time: bucketUnit in vectors.
@@ -464,6 +465,77 @@ void updateNamedParamsAvx512(uint32_t count, const uint16_t* named, const float*
   }
 }
 
+// The AVX-512 build's passes: Avx2Passes with the passes above where they apply. Its
+// accumulateNamed keeps the slot map in scratch.slotIndex (32 bits, for gathers), so clearSlot
+// and the fused updateNamedParams clear that map instead of scratch.slotOf.
+struct Avx512Passes : Avx2Passes {
+  // Step 1 for Q a multiple of 16 (else Avx2Passes's); asks for a quarter of the lines ahead
+  // while it runs. With a threshold, also lists the candidates (scratch.candidates).
+  template <Dtype G>
+  static DequantizedBlock dequantize(const typename Element<G>::Storage* grads, const BlockErrors& e,
+                                     uint32_t threshold, LinePrefetcher& ahead, BlockScratch& scratch) {
+    if (e.q % 16 != 0) return Avx2Passes::dequantize<G>(grads, e, threshold, ahead, scratch);
+    float* a = scratch.values.data();
+    float* units = scratch.bucketUnits.data();
+    float* lows = scratch.bucketLows.data();
+    uint64_t* marks = scratch.marks.data();
+    uint32_t* candidates = scratch.candidates.data();
+    const uint32_t chunks = e.count / 64;
+    const uint32_t linesPerChunk = chunks != 0 ? (ahead.left() / 4 + chunks - 1) / chunks : 0;
+    if constexpr (G == Dtype::F16) {
+      // f16 is widened element by element (the reference's conversion), then stepped as f32.
+      for (uint32_t i = 0; i < e.count; ++i) a[i] = Element<G>::load(grads, i);
+      return threshold != 0
+                 ? dequantizeBlockAvx512<Dtype::F32, 0, true>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<Dtype::F32, 0>(a, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else if (e.q == 64) {
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 64, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 64>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    } else {
+      return threshold != 0
+                 ? dequantizeBlockAvx512<G, 0, true>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk, candidates)
+                 : dequantizeBlockAvx512<G, 0>(grads, e, threshold, a, marks, units, lows, ahead, linesPerChunk);
+    }
+  }
+
+  static uint32_t markMagnitudes(const float* a, uint32_t count, uint32_t threshold, uint64_t* marks) {
+    return markMagnitudesAvx512(a, count, threshold, marks);
+  }
+
+  static void rankCandidates(const float* a, const uint32_t* candidates, uint32_t n, uint64_t* ranked) {
+    rankCandidatesAvx512(a, candidates, n, ranked);
+  }
+
+  // Step 3; asks for half of the lines it has left.
+  static void quantize(const float* a, const BlockErrors& e, bool mayHaveNaN, LinePrefetcher& ahead,
+                       uint8_t* codeScratch) {
+    const uint32_t lines = ahead.left() / 2;
+    if (e.q == 64)
+      quantizeBlockAvx512<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+    else
+      quantizeBlockAvx512<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
+  }
+
+  // Step 4, the slot map in scratch.slotIndex; fresh slots start at +0 inside the pass.
+  static uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
+                                  LinePrefetcher& ahead, BlockScratch& scratch) {
+    return accumulateWindowCompactAvx512(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
+                                         scratch.moments.data(), scratch.slotIndex.data(), scratch.named.data(), ahead);
+  }
+
+  static void clearSlot(BlockScratch& scratch, uint16_t idx) { scratch.slotIndex[idx] = 0; }
+
+  // Directions and the write in one vector pass for f32 params; else as BaselinePasses's.
+  template <Dtype P>
+  static void updateNamedParams(uint32_t count, const uint16_t* named, const float* moments, const StepScalars& s,
+                                typename Element<P>::Storage* params, BlockScratch& scratch) {
+    if constexpr (P == Dtype::F32)
+      updateNamedParamsAvx512(count, named, moments, s.c1, s.c2, s.eps, s.lr, params, scratch.slotIndex.data());
+    else
+      updateNamedParamsBy<Avx512Passes, P>(count, named, moments, s, params, scratch);
+  }
+};
+
 }  // namespace
-}  // namespace MICROADAM_KERNEL_NAMESPACE
 }  // namespace microadam

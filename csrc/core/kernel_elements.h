@@ -1,7 +1,8 @@
 // Loading and storing one element of a host tensor in float32, by dtype, for the CPU kernels.
 // Included by the kernel bodies (block_kernel.h, adamw_kernel.h), which are compiled once per
-// instruction set: everything here sits in that build's namespace with internal linkage (see
-// numeric.h), so the AVX2 and baseline builds never share a copy.
+// instruction set: everything here has internal linkage (an anonymous namespace; see numeric.h),
+// so each build's translation unit keeps its own copy and the linker never hands the baseline
+// path one compiled for AVX2 or AVX-512.
 #pragma once
 
 #include <cstdint>
@@ -9,12 +10,7 @@
 #include "numeric.h"
 #include "tensor.h"
 
-#ifndef MICROADAM_KERNEL_NAMESPACE
-#error "define MICROADAM_KERNEL_NAMESPACE before including a kernel body"
-#endif
-
 namespace microadam {
-namespace MICROADAM_KERNEL_NAMESPACE {
 namespace {
 
 template <Dtype D>
@@ -42,5 +38,4 @@ struct Element<Dtype::F16> {
 };
 
 }  // namespace
-}  // namespace MICROADAM_KERNEL_NAMESPACE
 }  // namespace microadam

@@ -6,9 +6,12 @@
 #include <cstdint>
 #include <cstring>
 
-// Host: static (internal linkage) and always inlined, because the block kernels are compiled
-// twice, for baseline x86-64 and for AVX2 (block_step_avx2.cpp); a shared out-of-line copy
-// could hand AVX2 code to the baseline path.
+// Host: static (internal linkage) and always inlined, because the CPU kernels are compiled once
+// per instruction set (block_kernel_baseline.cpp, _avx2.cpp, _avx512.cpp; adamw_kernel_*.cpp).
+// An inline function or template with external linkage compiled in two of them is one symbol to
+// the linker, which keeps either copy: the baseline path could get AVX-512 code. The kernel
+// headers (block_kernel.h, block_passes*.h, block_prefetch.h, kernel_elements.h,
+// adamw_kernel.h) keep everything in an anonymous namespace for the same reason.
 #if defined(__CUDACC__)
 #define MA_HOST_DEVICE __host__ __device__ __forceinline__
 #elif defined(__GNUC__)

@@ -2,21 +2,20 @@
 // window_moments.h), bit for bit, on hostile inputs: ±0 in every position, subnormals, ±Inf,
 // huge values, constant buckets, exact ties, partial buckets and blocks, every Q shape the
 // vectors take. Compiled twice by test/kernel-passes.test.ts (this file compiles both sides
-// itself, so it needs no build change): as is, for the AVX2 passes (block_passes_avx2.h), and
-// with -DKERNEL_PASSES_AVX512=1 for the AVX-512 passes (block_passes_avx512.h). Prints
-// "N passed, M failed", or a line starting "SKIPPED:" where the CPU lacks the instructions.
+// itself, so it needs no build change): as is, for the passes of Avx2Passes
+// (block_passes_avx2.h), and with -DKERNEL_PASSES_AVX512=1 for those of Avx512Passes
+// (block_passes_avx512.h). Prints "N passed, M failed", or a line starting "SKIPPED:" where the
+// CPU lacks the instructions.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #if KERNEL_PASSES_AVX512
 // GCC 12's AVX-512 headers initialize their undefined vectors from themselves (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx2,avx512f,avx512bw,avx512dq,avx512vl,avx512cd,no-fma")
-#define MICROADAM_KERNEL_NAMESPACE kernel_test
 #include "core/block_passes_avx512.h"
 #define PASS(name) name##Avx512
 #else
 #pragma GCC target("avx2,no-fma")
-#define MICROADAM_KERNEL_NAMESPACE kernel_test
 #include "core/block_passes_avx2.h"
 #define PASS(name) name##Avx2
 #endif
@@ -32,7 +31,6 @@
 #include <vector>
 
 using namespace microadam;
-using namespace microadam::kernel_test;
 using microadam::native_test::check;
 using microadam::native_test::tally;
 
@@ -156,6 +154,28 @@ void testMarks(uint32_t count) {
   }
 }
 
+#if KERNEL_PASSES_AVX512
+// The ranks of a list of candidates (what dequantize lists with a threshold): any subset of the
+// block, ascending, any length (partial vectors), NaNs of every payload sharing one key.
+void testRankCandidates(uint32_t count) {
+  ScratchArray<float> a(count + 64);
+  for (uint32_t i = 0; i < count; ++i)
+    a[i] = rng() % 16 == 0 ? bitsFloat((rng() & 0x80000000u) | (0x7F800001u + rng() % 0x7FFFFF)) : hostile(0.05, false, true);
+  std::vector<uint32_t> candidates;
+  const uint32_t rate = 1 + rng() % 4;
+  for (uint32_t i = 0; i < count; ++i)
+    if (rng() % rate == 0) candidates.push_back(i);
+  const uint32_t n = uint32_t(candidates.size());
+  candidates.resize(n + 16, 0);
+  std::vector<uint64_t> ranked1(n), ranked2(n + 16, 7);
+  rankCandidatesReference(a.data(), candidates.data(), n, ranked1.data());
+  rankCandidatesAvx512(a.data(), candidates.data(), n, ranked2.data());
+  check(std::all_of(ranked2.begin() + n, ranked2.end(), [](uint64_t x) { return x == 7; }), "rank count " + std::to_string(count) + ": past the list");
+  ranked2.resize(n);
+  check(sameBits(ranked1, ranked2), "rank count " + std::to_string(count) + " candidates " + std::to_string(n));
+}
+#endif
+
 void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t step, bool repeats = false) {
   const uint32_t K = keep + 7;  // the block's slots inside a longer row
   std::vector<uint16_t> indices(window * K), values(window * K);
@@ -213,7 +233,8 @@ void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t ste
   namedDirectionsAvx2(n1, moments1.data(), 0.1f, 0.001f, 1e-8f, u2.data());
   check(sameBits(u1, u2), what + ": directions");
 #if KERNEL_PASSES_AVX512
-  // Step 7 at the named indices (lambda = 0, alpha = 0) against the sparse loop of block_kernel.h.
+  // Step 7 at the named indices (lambda = 0, alpha = 0) against the loop of updateNamedParamsBy
+  // (block_passes.h).
   std::vector<float> params1(blockSize), params2;
   for (auto& x : params1) x = rng() % 8 == 0 ? bitsFloat(0x7F800001u + rng() % 0x3FFFFF) : hostile(0.05, false, true);  // NaNs with payloads
   params2 = params1;
@@ -238,7 +259,7 @@ int main() {
   const bool runs = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd");
-  // Dequantize runs its 16-wide pass only for Q a multiple of 16 (block_kernel.h); quantize
+  // Dequantize runs its 16-wide pass only for Q a multiple of 16 (Avx512Passes); quantize
   // takes every Q (others go to the AVX2 pass inside it).
   const std::vector<uint32_t> dequantizeQ{16u, 32u, 48u, 64u, 128u, 192u}, quantizeQ{8u, 16u, 24u, 32u, 48u, 64u, 128u};
 #else
@@ -265,6 +286,10 @@ int main() {
     }
   }
   for (uint32_t count : {1u, 15u, 16u, 17u, 63u, 64u, 65u, 4096u, 4097u, 1000u}) testMarks(count);
+#if KERNEL_PASSES_AVX512
+  for (int trial = 0; trial < 5; ++trial)
+    for (uint32_t count : {1u, 8u, 16u, 17u, 31u, 64u, 65u, 1000u, 4096u}) testRankCandidates(count);
+#endif
   for (uint32_t keep : {1u, 7u, 8u, 41u, 100u, 409u})
     for (uint32_t window : {1u, 3u, 10u})
       for (uint64_t step : {uint64_t(1), uint64_t(window), uint64_t(window) + 5, uint64_t(1000003)}) {
