@@ -368,106 +368,13 @@ void quantizeBlockAvx512(const float* a, const BlockErrors& e, bool mayHaveNaN, 
 }
 
 
-// accumulateWindowCompact (window_moments.h), sixteen window slots at a time, with slotIndex
-// (uint32, slot + 1 of each named index, else 0) in place of slotOf so it can be gathered and
-// scattered. The indices of one row are distinct (a Top-K), so a vector's lanes never share a
-// slot; a restored state may break that, which vpconflictd sees: such a vector goes lane by lane.
-// Lanes of a fresh index (not yet named) get the next slots in lane order, as the reference
-// lists them, and start from +0 (a masked gather), so moments needs no clearing first. Same
-// additions in the same order per slot. Asks `ahead` for what it has left, spread over the rows.
-uint32_t accumulateWindowCompactAvx512(const WindowBlock& block, uint64_t step, uint32_t window,
-                                      const float* beta1Powers, const float* beta2Powers, float* moments,
-                                      uint32_t* slotIndex, uint16_t* named, LinePrefetcher& ahead) {
-  const uint32_t keep = block.keep;
-  const uint64_t rows = step < window ? step : window;
-  const uint32_t linesPerRow = uint32_t((ahead.left() + rows - 1) / rows);
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
-  uint32_t listed = 0;
-  uint32_t age = uint32_t((step - 1) % window);  // of row 0; one less for each later row
-  for (uint64_t s = 0; s < rows; ++s, age = age == 0 ? window - 1 : age - 1) {
-    const float p1 = beta1Powers[age];
-    const float p2 = beta2Powers[age];
-    const __m512 p1v = _mm512_set1_ps(p1), p2v = _mm512_set1_ps(p2);
-    ahead.ask(linesPerRow);
-    const uint16_t* indices = block.indices + s * block.rowStride;
-    const uint16_t* values = block.values + s * block.rowStride;
-    for (uint32_t slot = 0; slot < keep; slot += 16) {
-      const __mmask16 live = __mmask16(keep - slot >= 16 ? 0xFFFFu : (1u << (keep - slot)) - 1);
-      const __m512i idx = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, indices + slot));
-      const __m512i bits = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, values + slot));
-      const __m512i earlierSame = _mm512_conflict_epi32(idx);
-      if (_mm512_mask_test_epi32_mask(live, earlierSame, earlierSame) != 0) {
-        // Repeated indices in one row: lane by lane, as the reference does.
-        for (uint32_t j = slot; j < slot + 16 && j < keep; ++j) {
-          const float v = bf16ToFloat(values[j]);
-          const uint32_t i = indices[j];
-          const uint32_t known = slotIndex[i];
-          const uint32_t n = known != 0 ? known - 1 : listed;
-          if (known == 0) {
-            slotIndex[i] = n + 1;
-            named[listed++] = uint16_t(i);
-            moments[2 * n] = 0.0f;
-            moments[2 * n + 1] = 0.0f;
-          }
-          moments[2 * n] = moments[2 * n] + p1 * v;
-          moments[2 * n + 1] = moments[2 * n + 1] + p2 * (v * v);
-        }
-        continue;
-      }
-      const __m512i known = _mm512_mask_i32gather_epi32(zero, live, idx, slotIndex, 4);
-      const __mmask16 fresh = _mm512_mask_cmpeq_epi32_mask(live, known, zero);
-      const __m512i freshSlots = _mm512_maskz_expand_epi32(fresh, _mm512_add_epi32(iota, _mm512_set1_epi32(int32_t(listed))));
-      const __m512i n = _mm512_mask_sub_epi32(freshSlots, live & __mmask16(~fresh), known, one);
-      _mm512_mask_i32scatter_epi32(slotIndex, fresh, idx, _mm512_add_epi32(n, one), 4);
-      const uint32_t freshCount = uint32_t(__builtin_popcount(fresh));
-      _mm512_mask_cvtepi32_storeu_epi16(named + listed, __mmask16((1u << freshCount) - 1), _mm512_maskz_compress_epi32(fresh, idx));
-      listed += freshCount;
-      const __m512 v = _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16));
-      const __m512i first = _mm512_add_epi32(n, n), second = _mm512_add_epi32(first, one);
-      const __mmask16 seen = live & __mmask16(~fresh);
-      const __m512 m = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), seen, first, moments, 4);
-      const __m512 w = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), seen, second, moments, 4);
-      _mm512_mask_i32scatter_ps(moments, live, first, _mm512_add_ps(m, _mm512_mul_ps(p1v, v)), 4);
-      _mm512_mask_i32scatter_ps(moments, live, second, _mm512_add_ps(w, _mm512_mul_ps(p2v, _mm512_mul_ps(v, v))), 4);
-    }
-  }
-  return listed;
-}
-
-// Step 7 at the named indices when lambda = 0 and alpha = 0, for f32 params, sixteen slots at a
-// time: u = adamDirection of each slot (namedDirectionsReference), then p = p - lr * u where u is
-// not +0 (the reference's `continue`), the NaN of the result canonical as Element<F32>::store
-// writes it. The named indices are distinct, so the scatter never writes one twice. Clears
-// slotIndex at the named indices.
-void updateNamedParamsAvx512(uint32_t count, const uint16_t* named, const float* moments, float c1, float c2,
-                             float eps, float lr, float* params, uint32_t* slotIndex) {
-  const __m512 c1v = _mm512_set1_ps(c1), c2v = _mm512_set1_ps(c2), epsv = _mm512_set1_ps(eps), lrv = _mm512_set1_ps(lr);
-  const __m512 canonical = _mm512_set1_ps(bitsFloat(kNanKey));
-  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
-  for (uint32_t n = 0; n < count; n += 16) {
-    const uint32_t lanes = count - n >= 16 ? 16 : count - n;
-    const __mmask16 live = __mmask16(lanes == 16 ? 0xFFFFu : (1u << lanes) - 1);
-    const __mmask16 front = __mmask16(lanes >= 8 ? 0xFFFFu : (1u << (2 * lanes)) - 1);
-    const __mmask16 back = __mmask16(lanes <= 8 ? 0 : lanes == 16 ? 0xFFFFu : (1u << (2 * (lanes - 8))) - 1);
-    const __m512 low = _mm512_maskz_loadu_ps(front, moments + 2 * n), high = _mm512_maskz_loadu_ps(back, moments + 2 * n + 16);
-    const __m512 moment1 = _mm512_permutex2var_ps(low, evens, high), moment2 = _mm512_permutex2var_ps(low, odds, high);
-    const __m512 u = _mm512_div_ps(_mm512_mul_ps(c1v, moment1), _mm512_add_ps(_mm512_sqrt_ps(_mm512_mul_ps(c2v, moment2)), epsv));
-    const __m512i idx = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, named + n));
-    _mm512_mask_i32scatter_epi32(slotIndex, live, idx, _mm512_setzero_si512(), 4);
-    const __mmask16 moves = _mm512_mask_test_epi32_mask(live, _mm512_castps_si512(u), _mm512_castps_si512(u));
-    if (moves == 0) continue;
-    const __m512 p = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), moves, idx, params, 4);
-    const __m512 x = _mm512_sub_ps(p, _mm512_mul_ps(lrv, u));
-    const __m512 stored = _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), canonical);
-    _mm512_mask_i32scatter_ps(params, moves, idx, stored, 4);
-  }
-}
-
-// The AVX-512 build's passes: Avx2Passes with the passes above where they apply. Its
-// accumulateNamed keeps the slot map in scratch.slotIndex (32 bits, for gathers), so clearSlot
-// and the fused updateNamedParams clear that map instead of scratch.slotOf.
+// The AVX-512 build's passes: Avx2Passes with the passes above where they apply (steps 1, 2's
+// ranking and 3). Steps 4 to 7 are Avx2Passes's: AVX-512 versions of them by gather and scatter
+// (window moments sixteen slots at a time, the sparse param write; commit d2ff55b) retired fewer
+// instructions (5.67 per element against 9.89 on the benchmark's gradients) but made the
+// 16M step about a quarter slower on the AMD EPYC (Zen-5-class) this was measured on, where
+// vpscatterdd is microcoded: 22.4 ms against 17.7 ms, one thread, 2026-12-05, in the same run
+// (docs/benchmarks.md, "What the AVX-512 path does").
 struct Avx512Passes : Avx2Passes {
   // Step 1 for Q a multiple of 16 (else Avx2Passes's); asks for a quarter of the lines ahead
   // while it runs. With a threshold, also lists the candidates (scratch.candidates).
@@ -515,25 +422,6 @@ struct Avx512Passes : Avx2Passes {
       quantizeBlockAvx512<64>(a, e, mayHaveNaN, codeScratch, ahead, lines);
     else
       quantizeBlockAvx512<0>(a, e, mayHaveNaN, codeScratch, ahead, lines);
-  }
-
-  // Step 4, the slot map in scratch.slotIndex; fresh slots start at +0 inside the pass.
-  static uint32_t accumulateNamed(const WindowBlock& block, uint64_t step, uint32_t window, const StepScalars& s,
-                                  LinePrefetcher& ahead, BlockScratch& scratch) {
-    return accumulateWindowCompactAvx512(block, step, window, s.beta1Powers.data(), s.beta2Powers.data(),
-                                         scratch.moments.data(), scratch.slotIndex.data(), scratch.named.data(), ahead);
-  }
-
-  static void clearSlot(BlockScratch& scratch, uint16_t idx) { scratch.slotIndex[idx] = 0; }
-
-  // Directions and the write in one vector pass for f32 params; else as BaselinePasses's.
-  template <Dtype P>
-  static void updateNamedParams(uint32_t count, const uint16_t* named, const float* moments, const StepScalars& s,
-                                typename Element<P>::Storage* params, BlockScratch& scratch) {
-    if constexpr (P == Dtype::F32)
-      updateNamedParamsAvx512(count, named, moments, s.c1, s.c2, s.eps, s.lr, params, scratch.slotIndex.data());
-    else
-      updateNamedParamsBy<Avx512Passes, P>(count, named, moments, s, params, scratch);
   }
 };
 

@@ -20,7 +20,6 @@ void BlockScratch::reserve(uint32_t capacity) {
   moments.assign(2 * padded, 0.0f);
   direction.assign(padded, 0.0f);
   slotOf.assign(padded, 0);
-  slotIndex.assign(padded, 0);
   named.assign(padded + 64, 0);  // accumulateWindowCompact writes one past the last listed index
   namedDirection.assign(padded, 0.0f);
   windowTerms.assign(2 * padded + 16, 0.0f);

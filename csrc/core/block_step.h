@@ -43,7 +43,6 @@ struct BlockScratch {
   ScratchArray<float> moments;        // M and W of each named slot, side by side
   ScratchArray<float> direction;      // u at the named indices (general path)
   ScratchArray<uint16_t> slotOf;      // slot + 1 of each index the window names, else 0
-  ScratchArray<uint32_t> slotIndex;   // the same in 32 bits, for gathers (AVX-512 build)
   ScratchArray<uint16_t> named;       // the indices the window names, each once, by slot
   ScratchArray<float> namedDirection; // u of each slot (sparse path)
   ScratchArray<float> windowTerms;    // p1 * v and p2 * v * v of one window row, side by side

@@ -212,19 +212,7 @@ void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t ste
   LinePrefetcher ahead(indices.data(), indices.size() * 2, values.data(), values.size() * 2);
   const std::string what = "window keep " + std::to_string(keep) + " m " + std::to_string(window) + " t " +
                            std::to_string(step) + (repeats ? " with repeated indices" : "");
-#if KERNEL_PASSES_AVX512
-  // Moments start as garbage: the pass must start fresh slots at +0 itself.
-  for (auto& x : moments2) x = std::nanf("");
-  moments2.resize(2 * slots + 32, std::nanf(""));
-  std::vector<uint32_t> slotIndex(blockSize + 16);
-  const uint32_t n2 = accumulateWindowCompactAvx512(block, step, window, p1.data(), p2.data(), moments2.data(), slotIndex.data(), named2.data(), ahead);
-  moments2.resize(2 * n2);
-  moments1.resize(2 * n1);
-  for (uint32_t i = 0; i < blockSize; ++i) slotOf2[i] = uint16_t(slotIndex[i]);
-  check(std::all_of(slotIndex.begin() + blockSize, slotIndex.end(), [](uint32_t x) { return x == 0; }), what + ": past the block");
-#else
   const uint32_t n2 = accumulateWindowCompactAvx2(block, step, window, p1.data(), p2.data(), moments2.data(), slotOf2.data(), named2.data(), terms.data(), ahead);
-#endif
   named1.resize(n1);
   named2.resize(n2);
   check(n1 == n2 && sameBits(named1, named2) && sameBits(moments1, moments2) && sameBits(slotOf1, slotOf2), what + ": moments");
@@ -232,24 +220,6 @@ void testWindow(uint32_t blockSize, uint32_t keep, uint32_t window, uint64_t ste
   namedDirectionsReference(n1, moments1.data(), 0.1f, 0.001f, 1e-8f, u1.data());
   namedDirectionsAvx2(n1, moments1.data(), 0.1f, 0.001f, 1e-8f, u2.data());
   check(sameBits(u1, u2), what + ": directions");
-#if KERNEL_PASSES_AVX512
-  // Step 7 at the named indices (lambda = 0, alpha = 0) against the loop of updateNamedParamsBy
-  // (block_passes.h).
-  std::vector<float> params1(blockSize), params2;
-  for (auto& x : params1) x = rng() % 8 == 0 ? bitsFloat(0x7F800001u + rng() % 0x3FFFFF) : hostile(0.05, false, true);  // NaNs with payloads
-  params2 = params1;
-  const float lr = 0.5f;
-  for (uint32_t n = 0; n < n1; ++n) {
-    if (floatBits(u1[n]) == 0) continue;
-    params1[named1[n]] = canonicalNan(params1[named1[n]] - lr * u1[n]);
-  }
-  std::vector<uint32_t> marked(blockSize + 16, 7);
-  updateNamedParamsAvx512(n1, named1.data(), moments1.data(), 0.1f, 0.001f, 1e-8f, lr, params2.data(), marked.data());
-  check(sameBits(params1, params2), what + ": params");
-  bool cleared = true;
-  for (uint32_t i = 0; i < blockSize; ++i) cleared &= marked[i] == (std::find(named1.begin(), named1.end(), uint16_t(i)) != named1.end() ? 0u : 7u);
-  check(cleared, what + ": slots cleared");
-#endif
 }
 }  // namespace
 
