@@ -19,19 +19,9 @@ import {
   toBf16,
   type Tensor,
 } from "../lib";
+import { seeded } from "./support/seeded";
 import type { NativeStepArgs } from "../lib/binding";
 import { DEFAULT_DENSE_BELOW as TFJS_DEFAULT } from "../lib/tfjs";
-
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
 
 const layout = { topkBlockSize: 128, quantBlockSize: 32, window: 3, density: 0.05 };
 const values = (n: number, seed: number) => Float32Array.from({ length: n }, seeded(seed));

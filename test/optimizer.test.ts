@@ -1,17 +1,7 @@
 // MicroAdam over many tensors: same bits as stepping each tensor alone, param groups,
 // schedules, and state dicts that resume bit-identically.
 import { AdamW, createMicroAdamState, MicroAdam, microAdamStep, toBf16, type MicroAdamSnapshot, type Tensor } from "../lib";
-
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { seeded } from "./support/seeded";
 
 const layout = { topkBlockSize: 256, quantBlockSize: 32, window: 4, density: 0.05 };
 const sizes = [1000, 1, 257, 4096];

@@ -3,17 +3,7 @@
 // change between steps go unseen: hyperparameters set, groups replaced, tensors swapped for
 // another dtype, arrays detached. Every step is compared bit for bit with each tensor stepped alone.
 import { AdamW, adamWStep, createAdamWState, createMicroAdamState, MicroAdam, microAdamStep, toBf16, type Tensor } from "../lib";
-
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
-}
+import { seeded } from "./support/seeded";
 
 const layout = { topkBlockSize: 128, quantBlockSize: 32, window: 3, density: 0.05 };
 const sizes = [300, 7, 128, 64, 1000];
