@@ -87,13 +87,19 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamTensorState> {
     const { device, deviceIndex } = resolved;
     const placed = { ...layout, device, deviceIndex };
     const denseBelow = resolveDenseBelow(o.denseBelow, device);
+    // Tensor i's kind: by its size, or as microAdamWithKinds says (ShardedMicroAdam's pieces).
+    const kinds = kindsOfNext;
+    kindsOfNext = undefined;
+    let index = 0;
     super(
       params,
       o,
       MICROADAM_KIND,
       [...LAYOUT_KEYS, "device", "deviceIndex", "denseBelow"],
       (numel, name) =>
-        numel < denseBelow ? createDenseState(numel) : new MicroAdamState(resolveStateConfig({ numel, ...placed }, `options (for ${name})`)),
+        (kinds ? kinds(index++) : numel < denseBelow)
+          ? createDenseState(numel)
+          : new MicroAdamState(resolveStateConfig({ numel, ...placed }, `options (for ${name})`)),
     );
     this.denseBelow = denseBelow;
     const { window, density, topkBlockSize, quantBlockSize } = resolved;
@@ -191,6 +197,23 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamTensorState> {
 }
 
 registerBrand(MicroAdam, isMicroAdam);
+
+/** The kinds for the next MicroAdam constructed (microAdamWithKinds), read once by its constructor. */
+let kindsOfNext: ((index: number) => boolean) | undefined;
+
+/**
+ * @internal A MicroAdam whose tensor i has an AdamW state where `isDense(i)`, instead of where its
+ * size is under denseBelow: ShardedMicroAdam's pieces take the kind of their whole tensor (a
+ * piece of a large tensor may be small). CPU states only.
+ */
+export function microAdamWithKinds(params: StepTensor[] | ParamGroup[], options: MicroAdamOptions, isDense: (index: number) => boolean): MicroAdam {
+  kindsOfNext = isDense;
+  try {
+    return new MicroAdam(params, options);
+  } finally {
+    kindsOfNext = undefined;
+  }
+}
 
 function resolveDenseBelow(value: unknown, device: "cpu" | "cuda"): number {
   if (device === "cuda") {

@@ -4,9 +4,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MicroAdam, type MicroAdamSnapshot } from "../lib";
+import { MicroAdam, type AdamWSnapshot, type MicroAdamSnapshot } from "../lib";
 import { partition } from "../lib/distributed/partition";
-import { joinSnapshots, sliceSnapshot } from "../lib/distributed/snapshot-slices";
+import { joinAdamWSnapshots, joinSnapshots, sliceAdamWSnapshot, sliceSnapshot } from "../lib/distributed/snapshot-slices";
 import { expectSuccess, mpiMissing, mpirun, root } from "./distributed/mpi";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -23,14 +23,10 @@ const fromB64 = <T>(text: string, Type: new (buffer: ArrayBuffer, offset: number
 };
 const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
-interface RankState {
-  step: number;
-  errorCodes: string;
-  errorMin: string;
-  errorMax: string;
-  windowIndices: string;
-  windowValues: string;
-}
+/** A piece's snapshot from a rank: MicroAdam's fields, or AdamW's (a tensor under denseBelow), arrays in base64. */
+type RankState =
+  | { step: number; errorCodes: string; errorMin: string; errorMax: string; windowIndices: string; windowValues: string }
+  | { step: number; expAvg: string; expAvgSq: string };
 interface RankRun {
   results: { step: number; skipped: boolean }[];
   params: string[];
@@ -48,7 +44,8 @@ interface RankFile {
   sum: RankRun;
 }
 
-function decodeState(s: RankState): MicroAdamSnapshot {
+function decodeState(s: RankState): MicroAdamSnapshot | AdamWSnapshot {
+  if ("expAvg" in s) return { step: s.step, expAvg: fromB64(s.expAvg, Float32Array, 4), expAvgSq: fromB64(s.expAvgSq, Float32Array, 4) };
   return {
     step: s.step,
     errorCodes: fromB64(s.errorCodes, Uint8Array, 1),
@@ -59,10 +56,16 @@ function decodeState(s: RankState): MicroAdamSnapshot {
   };
 }
 
+/** A piece's slice of the single process's snapshot of its tensor (AdamW's elementwise). */
+function expectedPiece(whole: MicroAdamSnapshot | AdamWSnapshot, piece: { tensor: number; begin: number; end: number }): MicroAdamSnapshot | AdamWSnapshot {
+  if ("expAvg" in whole) return sliceAdamWSnapshot(whole, piece.begin, piece.end);
+  return sliceSnapshot(whole, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
+}
+
 /** The single-process run: MicroAdam on the reduced gradient, computed here independently. */
 function reference(gradOf: (step: number, t: number) => Float32Array, steps: number = scenario.STEPS) {
   const params: Float32Array[] = scenario.initialParams();
-  const opt = new MicroAdam(scenario.paramGroups(params), { ...scenario.OPTIONS, denseBelow: 0 });
+  const opt = new MicroAdam(scenario.paramGroups(params), scenario.OPTIONS);
   const order: number[] = scenario.GROUPS.flatMap((g: { tensors: number[] }) => g.tensors);
   const results = [];
   for (let step = 0; step < steps; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
@@ -130,8 +133,7 @@ function expectMatchesReference(ranks: RankFile[], which: "mean" | "sum", ref: R
         throw new Error(`${which}: rank ${rank.rank} of ${rank.size}: params of tensor ${t} differ from the single process`);
     });
     run.pieces.forEach((piece, i) => {
-      const whole = ref.snapshots[piece.tensor] as MicroAdamSnapshot;
-      const expected = sliceSnapshot(whole, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
+      const expected = expectedPiece(ref.snapshots[piece.tensor], piece);
       expect({ rank: rank.rank, piece, state: decodeState(run.states[i]) }).toEqual({ rank: rank.rank, piece, state: expected });
     });
   }
@@ -193,7 +195,7 @@ describe("partition and snapshot slices (no MPI)", () => {
     expect(tiny.pieces).toEqual([[{ tensor: 0, begin: 0, end: 10 }], [], [], []]);
   });
 
-  test("slicing a stepped state at block boundaries and joining the slices gives back its bytes", () => {
+  test("slicing a stepped state at block boundaries (an AdamW state anywhere) and joining the slices gives back its bytes", () => {
     const n = 12289;
     const params = [Float32Array.from({ length: n }, (_, i) => Math.sin(i))];
     const opt = new MicroAdam(params, { denseBelow: 0, lr: 0.01, window: 3, density: 0.05, topkBlockSize: 256, quantBlockSize: 64 });
@@ -205,6 +207,15 @@ describe("partition and snapshot slices (no MPI)", () => {
     expect(joinSnapshots(slices, cuts.slice(1).map((end, i) => end - cuts[i]), layout)).toEqual(whole);
     expect(() => sliceSnapshot(whole, n, 100, 512, layout)).toThrow(/multiples of topkBlockSize/);
     opt.dispose();
+    // An AdamW state (a tensor under denseBelow) cuts anywhere.
+    const dense = new MicroAdam([Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i))], { lr: 0.01 });
+    dense.step([Float32Array.from({ length: 1000 }, (_, i) => Math.cos(i))]);
+    const denseWhole = dense.states[0].snapshot() as AdamWSnapshot;
+    const denseCuts = [0, 1, 333, 999, 1000];
+    const denseSlices = denseCuts.slice(1).map((end, i) => sliceAdamWSnapshot(denseWhole, denseCuts[i], end));
+    expect(joinAdamWSnapshots(denseSlices)).toEqual(denseWhole);
+    expect(() => sliceAdamWSnapshot(denseWhole, 5, 5)).toThrow(/0 <= begin < end <= 1000/);
+    dense.dispose();
   });
 });
 
@@ -234,7 +245,7 @@ function expectCheckpointRanksMatch(ranks: CheckpointRank[], steps: number): voi
         throw new Error(`rank ${rank.rank} of ${rank.size} after ${steps} steps: params of tensor ${t} differ from the single process`);
     });
     rank.pieces.forEach((piece, i) => {
-      const expected = sliceSnapshot(ref.snapshots[piece.tensor] as MicroAdamSnapshot, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
+      const expected = expectedPiece(ref.snapshots[piece.tensor], piece);
       expect({ rank: rank.rank, piece, state: decodeState(rank.states[i]) }).toEqual({ rank: rank.rank, piece, state: expected });
     });
   }
@@ -343,6 +354,22 @@ withMpi("faults (mpirun, loopback)", () => {
       expect(line).toContain("type: TypeError ERR_INVALID_ARG_TYPE Expected a Float32Array for grads[1] but received an array of length 300");
       expect(line).toContain("nonfinite: ERR_MICROADAM_NON_FINITE");
       expect(line).toContain("unchanged true | then step 1 skipped false");
+    }
+  });
+
+  test("a sharded checkpoint saved with AdamW states for small tensors (denseBelow) is refused where their kind differs, naming the tensor", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-sharded-"));
+    try {
+      const run = await mpirun(2, faultWorker, ["dense-mismatch", dir]);
+      expectSuccess(run);
+      const said = outcomes(run.stdout);
+      for (const r of [0, 1])
+        expect(said.get(r)).toBe(
+          `ERR_MICROADAM_CHECKPOINT_MISMATCH microadam-native/distributed: loading the sharded checkpoint ${dir} failed on ranks 0, 1: microadam-native/distributed: the sharded checkpoint ${dir} does not fit this optimizer: tensor 1 (300 elements) has an AdamW state in the checkpoint (denseBelow 2100) but a MicroAdam state here (denseBelow 0): construct the optimizer with the denseBelow it was saved with; every rank stops here | step 0`,
+        );
+      expect(JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")).denseBelow).toBe(2100);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -3,19 +3,20 @@
 // code) and manifest.json, written last, atomically, by rank 0: the manifest names the files of
 // one save, so a save that dies part way leaves the previous manifest and its files intact.
 // Loading at any world size reads the shards that overlap each of this rank's pieces, joins and
-// slices their states at block boundaries (snapshot-slices.ts): resharding moves bytes, computes
-// nothing, and so is bit-identical.
+// slices their states at block boundaries (snapshot-slices.ts; AdamW states of tensors under
+// denseBelow elementwise): resharding moves bytes, computes nothing, and so is bit-identical.
 import * as fs from "fs";
 import * as path from "path";
 import { checkHyper, type ResolvedHyper } from "../hyper";
 import { loadOptimizerFileAsync } from "../checkpoint/optimizer-checkpoint";
 import { writeFileAtomic } from "../checkpoint/file";
+import { createAdamWState, type AdamWSnapshot } from "../adamw";
 import { createMicroAdamState } from "../state";
 import type { MicroAdamSnapshot, MicroAdamStateDict } from "../types";
 import { typeError, withCode } from "../validate";
 import type { Piece } from "./partition";
 import type { ShardedMicroAdam } from "./sharded-optimizer";
-import { joinSnapshots, sliceSnapshot } from "./snapshot-slices";
+import { joinAdamWSnapshots, joinSnapshots, sliceAdamWSnapshot, sliceSnapshot } from "./snapshot-slices";
 
 const MANIFEST = "manifest.json";
 const FORMAT = "microadam-native/sharded-checkpoint";
@@ -33,6 +34,8 @@ export interface ShardedManifest {
   worldSize: number;
   step: number;
   layout: { window: number; density: number; topkBlockSize: number; quantBlockSize: number };
+  /** Tensors under it have AdamW states (absent in manifests written before it existed: 0, none). */
+  denseBelow?: number;
   numels: number[];
   groups: (ResolvedHyper & { tensorCount: number })[];
   shards: ShardRecord[];
@@ -95,6 +98,7 @@ export async function saveSharded(optimizer: ShardedMicroAdam, directory: unknow
         worldSize: size,
         step,
         layout: { ...optimizer.layout },
+        denseBelow: optimizer.denseBelow,
         numels: tensorNumels(optimizer),
         groups: optimizer.paramGroups.map((g, i) => ({ ...optimizer.hyperOf(i), tensorCount: g.params.length })),
         shards: pieces.map((own, r) => (own.length > 0 ? { rank: r, file: shardFile(r, size, step), pieces: own } : { rank: r, pieces: own })),
@@ -170,13 +174,26 @@ export function readManifest(optimizer: ShardedMicroAdam, dir: string): ShardedM
   const counts = optimizer.paramGroups.map((g) => g.params.length);
   if (!Array.isArray(manifest.groups) || manifest.groups.map((g) => g.tensorCount).join() !== counts.join())
     throw mismatch(`its param groups hold [${manifest.groups?.map((g) => g.tensorCount)}] tensors, this optimizer's [${counts}]`);
+  // Which tensors have AdamW states must agree (the values of denseBelow may differ where no tensor lies between them).
+  const savedBelow = manifest.denseBelow ?? 0;
+  if (!Number.isSafeInteger(savedBelow) || savedBelow < 0) throw checkpointError(`${file}: denseBelow ${manifest.denseBelow} is not a non-negative integer`);
+  const differs = numels.findIndex((n, t) => n < savedBelow !== optimizer.isDenseTensor(t));
+  if (differs >= 0)
+    throw mismatch(
+      `tensor ${differs} (${numels[differs]} elements) has ${numels[differs] < savedBelow ? "an AdamW" : "a MicroAdam"} state in the checkpoint (denseBelow ${savedBelow}) but ${
+        optimizer.isDenseTensor(differs) ? "an AdamW" : "a MicroAdam"
+      } state here (denseBelow ${optimizer.denseBelow}): construct the optimizer with the denseBelow it was saved with`,
+    );
   return manifest;
 }
 
 /** The snapshots of one saved shard's pieces, read through the ordinary optimizer checkpoint loader. */
-async function readShard(dir: string, manifest: ShardedManifest, shard: ShardRecord, groupOf: number[]): Promise<MicroAdamSnapshot[]> {
+async function readShard(dir: string, manifest: ShardedManifest, shard: ShardRecord, groupOf: number[]): Promise<(MicroAdamSnapshot | AdamWSnapshot)[]> {
   if (shard.file === undefined || !/^shard-\d+-of-\d+\.step-\d+\.ckpt$/.test(shard.file)) throw checkpointError(`the manifest in ${dir} names no valid file for rank ${shard.rank}`);
-  const states = shard.pieces.map((p) => createMicroAdamState({ numel: p.end - p.begin, ...manifest.layout }));
+  const savedBelow = manifest.denseBelow ?? 0;
+  const states = shard.pieces.map((p) =>
+    manifest.numels[p.tensor] < savedBelow ? createAdamWState({ numel: p.end - p.begin }) : createMicroAdamState({ numel: p.end - p.begin, ...manifest.layout }),
+  );
   try {
     // The shard's groups: consecutive pieces of the same outer group, as the saving rank built them.
     const paramGroups: ({ params: unknown[] } & ResolvedHyper)[] = [];
@@ -208,8 +225,8 @@ export async function loadSharded(optimizer: ShardedMicroAdam, directory: unknow
     manifest = readManifest(optimizer, dir);
     const groupOf = optimizer.paramGroups.flatMap((g, i) => g.params.map(() => i));
     const saved = manifest.shards.flatMap((shard) => shard.pieces.map((piece) => ({ shard, piece })));
-    const shardCache = new Map<number, MicroAdamSnapshot[]>();
-    const snapshots: MicroAdamSnapshot[] = [];
+    const shardCache = new Map<number, (MicroAdamSnapshot | AdamWSnapshot)[]>();
+    const snapshots: (MicroAdamSnapshot | AdamWSnapshot)[] = [];
     for (const piece of optimizer.pieces) {
       // The saved pieces of this tensor that overlap this piece, in order (they are contiguous).
       const overlapping = saved
@@ -217,7 +234,7 @@ export async function loadSharded(optimizer: ShardedMicroAdam, directory: unknow
         .sort((a, b) => a.piece.begin - b.piece.begin);
       const covered = overlapping.length > 0 && overlapping[0].piece.begin <= piece.begin && overlapping[overlapping.length - 1].piece.end >= piece.end;
       if (!covered) throw checkpointError(`the sharded checkpoint ${dir} does not cover elements [${piece.begin}, ${piece.end}) of tensor ${piece.tensor}`);
-      const parts: MicroAdamSnapshot[] = [];
+      const parts: (MicroAdamSnapshot | AdamWSnapshot)[] = [];
       for (const { shard, piece: p } of overlapping) {
         let shardSnapshots = shardCache.get(shard.rank);
         if (!shardSnapshots) shardCache.set(shard.rank, (shardSnapshots = await readShard(dir, manifest, shard, groupOf)));
@@ -225,7 +242,11 @@ export async function loadSharded(optimizer: ShardedMicroAdam, directory: unknow
       }
       const from = overlapping[0].piece.begin;
       const to = overlapping[overlapping.length - 1].piece.end;
-      const joined = joinSnapshots(parts, overlapping.map(({ piece: p }) => p.end - p.begin), manifest.layout);
+      if (optimizer.isDenseTensor(piece.tensor)) {
+        snapshots.push(sliceAdamWSnapshot(joinAdamWSnapshots(parts as AdamWSnapshot[]), piece.begin - from, piece.end - from));
+        continue;
+      }
+      const joined = joinSnapshots(parts as MicroAdamSnapshot[], overlapping.map(({ piece: p }) => p.end - p.begin), manifest.layout);
       snapshots.push(sliceSnapshot(joined, to - from, piece.begin - from, piece.end - from, manifest.layout));
     }
     if (local) {
@@ -233,7 +254,7 @@ export async function loadSharded(optimizer: ShardedMicroAdam, directory: unknow
       const hypers = manifest.groups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `manifest.groups[${i}]`));
       local.loadStateDict({
         format: "microadam-native/state-dict",
-        version: 1,
+        version: 2,
         layout: manifest.layout,
         paramGroups: local.paramGroups.map((g, i) => ({ ...hypers[localOuter(optimizer, i)], numels: g.params.map((p) => (p as Float32Array).length) })),
         states: snapshots,

@@ -3,11 +3,13 @@
 //   1. reduce-scatters the gradients: each rank receives every rank's gradient for its own
 //      range and sums them in rank order in float32 (then ÷ world size for 'mean'),
 //   2. agrees on non-finite gradients (all ranks skip, or all throw, together),
-//   3. steps the MicroAdam state of its own range (pieces cut at block boundaries: partition.ts),
+//   3. steps the MicroAdam state of its own range (pieces cut at block boundaries: partition.ts;
+//      a piece of a tensor under denseBelow has an AdamW state, as the whole tensor would),
 //   4. all-gathers the params, so every rank holds the same bits again.
 // Steps 3's result equals a single-process MicroAdam on the same reduced gradient, bit for bit.
 import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } from "../hyper";
-import { MicroAdam, type MicroAdamOptions, type ParamGroup } from "../optimizer";
+import type { AdamWSnapshot } from "../adamw";
+import { DEFAULT_DENSE_BELOW, microAdamWithKinds, type MicroAdam, type MicroAdamOptions, type ParamGroup } from "../optimizer";
 import { STATE_DEFAULTS, resolveStateConfig } from "../state";
 import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
 import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireObject, requireOneOf, typeError, withCode } from "../validate";
@@ -22,7 +24,7 @@ export interface ShardedParamGroup extends Omit<ParamGroup, "params"> {
 }
 
 /** MicroAdam's options (every state on the CPU), plus how the ranks' gradients combine. */
-export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex" | "denseBelow"> {
+export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex"> {
   /**
    * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
    * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
@@ -47,7 +49,7 @@ export interface ShardedLayout {
 }
 
 const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
-const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "nonFinite", "reduce", "reduceChunkElements"] as const;
+const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "denseBelow", "nonFinite", "reduce", "reduceChunkElements"] as const;
 
 function distributedError(message: string, code = "ERR_MICROADAM_DISTRIBUTED"): Error {
   return withCode(new Error(`microadam-native/distributed: ${message}`), code);
@@ -69,6 +71,8 @@ export class ShardedMicroAdam {
   readonly group: ProcessGroup;
   readonly paramGroups: ShardedGroup[];
   readonly layout: Readonly<ShardedLayout>;
+  /** Tensors with fewer elements have AdamW states (each piece of them), as in MicroAdam. */
+  readonly denseBelow: number;
   /** What a non-finite reduced gradient does, decided for all ranks together. */
   nonFinite: NonFinitePolicy;
   readonly reduce: "mean" | "sum";
@@ -112,6 +116,7 @@ export class ShardedMicroAdam {
       "options",
     );
     this.layout = Object.freeze({ window: config.window, density: config.density, topkBlockSize: config.topkBlockSize, quantBlockSize: config.quantBlockSize });
+    this.denseBelow = requireInteger(o.denseBelow ?? DEFAULT_DENSE_BELOW, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER);
     this.paramGroups = normalizeGroups(params).map((g, i) => ({ ...checkHyper({ ...defaults, ...g.given }, `params[${i}]`), params: g.params }));
     this.tensors = [];
     this.groupOf = [];
@@ -146,10 +151,11 @@ export class ShardedMicroAdam {
         }
         localGroups[localGroups.length - 1].params.push(this.tensors[piece.tensor].subarray(piece.begin, piece.end));
       }
-      this.local = new MicroAdam(
+      // A piece's kind is its whole tensor's (a piece of a large tensor may be small).
+      this.local = microAdamWithKinds(
         localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
-        // Every piece a MicroAdam state: denseBelow is not sharded yet (docs/distributed.md, "Status").
-        { lr: defaults.lr, ...this.layout, nonFinite: "ignore", denseBelow: 0 },
+        { lr: defaults.lr, ...this.layout, nonFinite: "ignore", denseBelow: this.denseBelow },
+        (i) => this.isDenseTensor(own[i].tensor),
       );
     }
   }
@@ -213,12 +219,12 @@ export class ShardedMicroAdam {
 
   /** State bytes of every rank (computed from the partition; no communication). */
   get stateBytesByRank(): number[] {
-    return this.partition.pieces.map((pieces) => pieces.reduce((sum, p) => sum + stateBytesOf(p.end - p.begin, this.layout), 0));
+    return this.partition.pieces.map((pieces) => pieces.reduce((sum, p) => sum + this.pieceStateBytes(p.tensor, p.end - p.begin), 0));
   }
 
   /** State bytes of a single-process MicroAdam over the same tensors. */
   get totalStateBytes(): number {
-    return this.tensors.reduce((sum, t) => sum + stateBytesOf(t.length, this.layout), 0);
+    return this.tensors.reduce((sum, t, i) => sum + this.pieceStateBytes(i, t.length), 0);
   }
 
   /**
@@ -245,9 +251,18 @@ export class ShardedMicroAdam {
     return this.ownReduced.slice();
   }
 
-  /** Snapshots of this rank's pieces' states, in the order of `pieces`. */
-  shardSnapshots(): MicroAdamSnapshot[] {
-    return this.local ? this.local.states.map((s) => s.snapshot() as MicroAdamSnapshot) : [];
+  /** Snapshots of this rank's pieces' states, in the order of `pieces` (AdamW snapshots for tensors under denseBelow). */
+  shardSnapshots(): (MicroAdamSnapshot | AdamWSnapshot)[] {
+    return this.local ? this.local.states.map((s) => s.snapshot()) : [];
+  }
+
+  /** @internal Whether tensor t (flattened group order) has AdamW states: fewer than denseBelow elements. */
+  isDenseTensor(t: number): boolean {
+    return this.tensors[t].length < this.denseBelow;
+  }
+
+  private pieceStateBytes(t: number, numel: number): number {
+    return this.isDenseTensor(t) ? 8 * numel : stateBytesOf(numel, this.layout);
   }
 
   /**
@@ -376,6 +391,7 @@ export class ShardedMicroAdam {
       groups: this.paramGroups.map((g) => g.params.length),
       hyper: this.paramGroups.map((_, i) => this.hyperOf(i)),
       layout: this.layout,
+      denseBelow: this.denseBelow,
       nonFinite: this.nonFinite,
       reduce: this.reduce,
       reduceChunkElements: this.reduceChunkElements,

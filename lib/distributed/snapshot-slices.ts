@@ -2,7 +2,9 @@
 // (docs/algorithm.md, "State"): error codes, bucket ranges and each window row's slots are laid
 // out block after block, and window indices are offsets inside their block. So pieces join and
 // split without touching a value: this is how sharded checkpoints reshard, and how the tests
-// compare shards with a single-process state.
+// compare shards with a single-process state. AdamW states (tensors under denseBelow) slice and
+// join elementwise (the end of this file).
+import type { AdamWSnapshot } from "../adamw";
 import type { MicroAdamSnapshot } from "../types";
 import { keepCount } from "./partition";
 
@@ -95,5 +97,33 @@ export function joinSnapshots(pieces: readonly MicroAdamSnapshot[], sizes: reado
     windowValues,
   };
   if (joined.errorCodes.length !== Math.ceil(numel / 2)) throw new RangeError(`Expected the pieces' codes to cover ${numel} elements`);
+  return joined;
+}
+
+// An AdamW state (a tensor under denseBelow) is elementwise: any range of it is its moments'
+// range, and pieces join by concatenation.
+
+/** The AdamW snapshot of elements [begin, end) of a tensor whose snapshot is `whole`. */
+export function sliceAdamWSnapshot(whole: AdamWSnapshot, begin: number, end: number): AdamWSnapshot {
+  if (!(Number.isInteger(begin) && Number.isInteger(end) && 0 <= begin && begin < end && end <= whole.expAvg.length))
+    throw new RangeError(`Expected 0 <= begin < end <= ${whole.expAvg.length} but received [${begin}, ${end})`);
+  return { step: whole.step, expAvg: whole.expAvg.slice(begin, end), expAvgSq: whole.expAvgSq.slice(begin, end) };
+}
+
+/** Joins the AdamW snapshots of consecutive pieces into one. All must be at the same step. */
+export function joinAdamWSnapshots(pieces: readonly AdamWSnapshot[]): AdamWSnapshot {
+  if (pieces.length === 0) throw new RangeError("Expected at least one snapshot");
+  const step = pieces[0].step;
+  pieces.forEach((p, i) => {
+    if (p.step !== step) throw new RangeError(`Expected snapshots at one step, but piece ${i} is at step ${p.step} and piece 0 at ${step}`);
+  });
+  const numel = pieces.reduce((n, p) => n + p.expAvg.length, 0);
+  const joined = { step, expAvg: new Float32Array(numel), expAvgSq: new Float32Array(numel) };
+  let at = 0;
+  for (const p of pieces) {
+    joined.expAvg.set(p.expAvg, at);
+    joined.expAvgSq.set(p.expAvgSq, at);
+    at += p.expAvg.length;
+  }
   return joined;
 }

@@ -9,6 +9,8 @@
 //              nonFinite 'error' on one rank: every rank throws, nothing changed; then a good step
 //   die-in-save  loads <dir>, takes step 3 of the 'sum' scenario, and rank 1 is killed before the
 //              save: the others must fail, and <dir> must still hold the previous checkpoint
+//   dense-mismatch  saves to <dir> with the scenario's denseBelow, then loads it into an optimizer
+//              with denseBelow 0: every rank must refuse it, naming the first tensor whose kind differs
 //   fail-save  loads <dir>, takes step 3 of the 'sum' scenario, and rank 1's save fails (a folder
 //              stands where its shard file goes): every rank must fail, and the others' new shard
 //              files must be gone again
@@ -17,6 +19,9 @@ const { ProcessGroup, ShardedMicroAdam } = require("../../dist/distributed");
 const scenario = require("./scenario");
 
 const [which, dir] = process.argv.slice(2);
+/** Every piece's state (MicroAdam's or, under denseBelow, AdamW's) as one string. */
+const stateKey = (opt) =>
+  JSON.stringify(opt.shardSnapshots().map((s) => Object.entries(s).map(([k, v]) => [k, typeof v === "number" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")])));
 // The collective timeout once every rank is running in step (FAULT_TIMEOUT); until then a generous
 // one, so that ranks that start slowly on a loaded machine are not taken for dead.
 const faultTimeout = Number(process.env.FAULT_TIMEOUT ?? 60);
@@ -50,7 +55,7 @@ const shortenTimeout = () => ProcessGroup.init({ timeoutSeconds: faultTimeout })
     } else if (which === "bad-input") {
       const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, nonFinite: "error" }, group);
       const before = Buffer.concat(params.map((p) => Buffer.from(p.buffer)));
-      const stateBefore = JSON.stringify(opt.shardSnapshots().map((s) => [s.step, Buffer.from(s.errorCodes).toString("base64")]));
+      const stateBefore = stateKey(opt);
       const good = order.map((t) => scenario.meanGrad(group.size, group.rank, 0, t));
       const refusals = [];
       for (const [what, grads] of [
@@ -74,9 +79,20 @@ const shortenTimeout = () => ProcessGroup.init({ timeoutSeconds: faultTimeout })
         refusals.push(`nonfinite: ${error.code}`);
       }
       const unchanged = Buffer.concat(params.map((p) => Buffer.from(p.buffer))).equals(before) &&
-        JSON.stringify(opt.shardSnapshots().map((s) => [s.step, Buffer.from(s.errorCodes).toString("base64")])) === stateBefore;
+        stateKey(opt) === stateBefore;
       const result = await opt.step(good);
       say(`${refusals.join(" | ")} | unchanged ${unchanged} | then step ${result.step} skipped ${result.skipped}`);
+    } else if (which === "dense-mismatch") {
+      const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), scenario.OPTIONS, group);
+      await opt.step(order.map((t) => scenario.meanGrad(group.size, group.rank, 0, t)));
+      await opt.save(dir);
+      const other = await ShardedMicroAdam.create(scenario.paramGroups(scenario.initialParams()), { ...scenario.OPTIONS, denseBelow: 0 }, group);
+      try {
+        await other.load(dir);
+        say("loaded (wrong)");
+      } catch (error) {
+        say(`${error.code} ${error.message} | step ${other.stepCount}`);
+      }
     } else if (which === "fail-save") {
       const opt = await ShardedMicroAdam.create(scenario.paramGroups(params), { ...scenario.OPTIONS, reduce: "sum" }, group);
       await opt.load(dir);

@@ -24,14 +24,8 @@ async function run(group, reduce, gradOf, extra = {}) {
     results,
     params: order.map((t) => b64(params[t])),
     pieces: opt.pieces,
-    states: opt.shardSnapshots().map((s) => ({
-      step: s.step,
-      errorCodes: b64(s.errorCodes),
-      errorMin: b64(s.errorMin),
-      errorMax: b64(s.errorMax),
-      windowIndices: b64(s.windowIndices),
-      windowValues: b64(s.windowValues),
-    })),
+    // Each piece's snapshot, its arrays in base64: MicroAdam's, or AdamW's for a tensor under denseBelow.
+    states: opt.shardSnapshots().map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === "number" ? v : b64(v)]))),
     lastReduced: b64(opt.lastReducedGradient),
     stateBytes: opt.stateBytes,
     stateBytesByRank: opt.stateBytesByRank,
