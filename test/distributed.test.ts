@@ -325,6 +325,7 @@ withMpi("ProcessGroup collectives and model.fit (mpirun, loopback)", () => {
     const ranks = run.stdout.trim().split("\n").map((line) => JSON.parse(line)).sort((a, b) => a.rank - b.rank);
     expect(ranks.map((r) => r.rank)).toEqual([0, 1, 2]);
     for (const r of ranks) {
+      expect(r.threads).toEqual({ localSize: 3, engine: Math.max(1, Math.floor(r.threads.hardware / 3)), hardware: os.cpus().length });
       expect(r.gathered).toEqual([[0], [10, 11], [20, 21, 22]]);
       expect(r.summed).toEqual([3, 3]);
       expect(r.broadcast).toEqual([2, 2]);

@@ -2,6 +2,7 @@
 // over them (docs/distributed.md). Every collective runs on one communication thread, in call
 // order, so each rank must call the same collectives in the same order; each returns a Promise.
 import { rangeError, requireInteger, requireNumberIn, requireObject, rejectUnknownKeys, typeError, withCode } from "../validate";
+import { backends, setNumThreads } from "../threads";
 import { distributedBinding, type CollectiveArray, type DistributedBinding } from "./binding";
 
 export interface ProcessGroupOptions {
@@ -10,9 +11,26 @@ export interface ProcessGroupOptions {
    * died, hung, or called something else); the group is unusable afterwards. Default 300.
    */
   timeoutSeconds?: number;
+  /**
+   * The CPU engine's threads in this process (first init only). 'auto' (default): where several
+   * ranks share this machine (the launcher says how many: OMPI_COMM_WORLD_LOCAL_SIZE, or
+   * MPI_LOCALNRANKS), its hardware threads divided among them, at least 1, so the ranks' engine
+   * pools do not take turns on the same cores; with one rank here, unchanged. A number: that many.
+   * 'keep': unchanged (setNumThreads decides).
+   */
+  threadsPerRank?: "auto" | "keep" | number;
 }
 
 let theGroup: ProcessGroup | undefined;
+
+/** Ranks on this machine, as the launcher says (Open MPI, MPICH/Hydra); 1 when it says nothing. */
+function localRankCount(): number {
+  for (const name of ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]) {
+    const value = Number(process.env[name]);
+    if (Number.isInteger(value) && value >= 1) return value;
+  }
+  return 1;
+}
 
 export class ProcessGroup {
   /** This process's rank, 0 … size − 1. */
@@ -21,6 +39,8 @@ export class ProcessGroup {
   readonly size: number;
   /** The MPI library's own description (MPI_Get_library_version). */
   readonly library: string;
+  /** Ranks on this machine (the launcher's count; 1 when it gives none). */
+  readonly localSize: number;
   /** @internal */
   readonly native: DistributedBinding;
   private finalizedFlag = false;
@@ -30,6 +50,7 @@ export class ProcessGroup {
     this.rank = info.rank;
     this.size = info.size;
     this.library = info.library;
+    this.localSize = localRankCount();
   }
 
   /**
@@ -39,12 +60,19 @@ export class ProcessGroup {
    */
   static init(options: ProcessGroupOptions = {}): ProcessGroup {
     const o = requireObject(options, "options");
-    rejectUnknownKeys(o, "options", ["timeoutSeconds"]);
+    rejectUnknownKeys(o, "options", ["timeoutSeconds", "threadsPerRank"]);
     const timeout = requireNumberIn(o.timeoutSeconds ?? 300, "options.timeoutSeconds", 0, 1e6, { lowerOpen: true });
+    const threads = o.threadsPerRank ?? "auto";
+    if (threads !== "auto" && threads !== "keep") requireInteger(threads, "options.threadsPerRank", 1, 1024);
     if (theGroup?.finalizedFlag) throw withCode(new Error("microadam-native/distributed: the process group was finalized; MPI cannot be initialized again in this process"), "ERR_MICROADAM_DISTRIBUTED");
     const native = distributedBinding();
     const info = native.init(timeout);
-    theGroup ??= new ProcessGroup(native, info);
+    if (theGroup === undefined) {
+      theGroup = new ProcessGroup(native, info);
+      if (typeof threads === "number") setNumThreads(threads);
+      else if (threads === "auto" && theGroup.localSize > 1)
+        setNumThreads(Math.max(1, Math.floor(backends().cpu.hardwareThreads / theGroup.localSize)));
+    }
     return theGroup;
   }
 

@@ -10,6 +10,9 @@ const { broadcastModel, DataParallelMicroAdamOptimizer } = require("../../dist/d
 (async () => {
   const group = ProcessGroup.init({ timeoutSeconds: 60 });
   const { rank, size } = group;
+  // threadsPerRank 'auto': the machine's hardware threads shared among the ranks on it.
+  const { getNumThreads, backends } = require("../../dist");
+  const threads = { localSize: group.localSize, engine: getNumThreads(), hardware: backends().cpu.hardwareThreads };
   // Lengths differ by rank: rank r sends r + 1 values r·10, r·10 + 1, ...
   const gathered = (await group.allGather(Float64Array.from({ length: rank + 1 }, (_, i) => rank * 10 + i))).map((a) => Array.from(a));
   const summed = Array.from(await group.allReduce(Int32Array.of(rank, 1), "sum"));
@@ -34,7 +37,7 @@ const { broadcastModel, DataParallelMicroAdamOptimizer } = require("../../dist/d
   const ys = tf.oneHot(tf.tensor1d(Int32Array.from({ length: per }, (_, i) => (rank * per + i) % 3), "int32"), 3).toFloat();
   await model.fit(xs, ys, { epochs: 3, batchSize: 12 / size, shuffle: false, verbose: 0 });
   const bits = model.getWeights().map((w) => Buffer.from(new Float32Array(w.dataSync()).buffer).toString("base64"));
-  console.log(JSON.stringify({ rank, size, gathered, summed, broadcast, refused, steps: optimizer.shardedOptimizer.stepCount, weights: bits }));
+  console.log(JSON.stringify({ rank, size, threads, gathered, summed, broadcast, refused, steps: optimizer.shardedOptimizer.stepCount, weights: bits }));
   optimizer.dispose();
   group.finalize();
 })().catch((error) => {
