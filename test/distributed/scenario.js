@@ -5,7 +5,8 @@
 
 // Sizes with partial blocks, a tensor smaller than one block, and one that spans several ranks.
 const NUMELS = [5000, 300, 12289, 199, 2048];
-// denseBelow 2100: tensors 1, 3 and 4 have AdamW states (tensor 4, 8 blocks, is cut between ranks).
+// denseBelow 2100: tensors 1, 3 and 4 have AdamW states (each stays whole on one rank at world
+// sizes 1-4; only tensor 2 is cut).
 const OPTIONS = { lr: 0.01, window: 4, density: 0.05, topkBlockSize: 256, quantBlockSize: 64, weightDecay: 0, denseBelow: 2100 };
 // Two groups: the second with weight decay and error injection, so every kind of step runs.
 const GROUPS = [
