@@ -33,17 +33,11 @@ function main(): void {
   const flatParams = new Float32Array(total);
   const flatGrads = new Float32Array(total);
   fill(flatParams, flatGrads, 1);
-  const grads: Float32Array[] = [];
-  const paramsOf = (): Float32Array[] => {
-    const list: Float32Array[] = [];
-    let offset = 0;
-    for (const n of sizes) {
-      list.push(flatParams.slice(offset, offset + n));
-      if (grads.length < sizes.length) grads.push(flatGrads.slice(offset, offset + n));
-      offset += n;
-    }
-    return list;
-  };
+  // Each tensor in its own buffer, as a model's: the gradients once, the params once per optimizer.
+  const starts: number[] = [];
+  for (let i = 0, at = 0; i < sizes.length; at += sizes[i++]) starts.push(at);
+  const grads = sizes.map((n, i) => flatGrads.slice(starts[i], starts[i] + n));
+  const paramsOf = (): Float32Array[] => sizes.map((n, i) => flatParams.slice(starts[i], starts[i] + n));
   const options = { lr: 1e-3, weightDecay: 0.01 };
   const contenders = [
     { name: "denseBelow 0 (all MicroAdam)", opt: new MicroAdam(paramsOf(), { ...options, denseBelow: 0 }), ms: [] as number[] },

@@ -98,7 +98,7 @@ export class MicroAdam extends BatchedOptimizer<MicroAdamTensorState> {
       [...LAYOUT_KEYS, "device", "deviceIndex", "denseBelow"],
       (numel, name) =>
         (kinds ? kinds(index++) : numel < denseBelow)
-          ? createDenseState(numel)
+          ? createAdamWState({ numel })
           : new MicroAdamState(resolveStateConfig({ numel, ...placed }, `options (for ${name})`)),
     );
     this.denseBelow = denseBelow;
@@ -222,10 +222,6 @@ function resolveDenseBelow(value: unknown, device: "cpu" | "cuda"): number {
     return 0;
   }
   return requireInteger(value ?? DEFAULT_DENSE_BELOW, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER);
-}
-
-function createDenseState(numel: number): AdamWState {
-  return createAdamWState({ numel });
 }
 
 /** A snapshot of `state`'s kind: an AdamW snapshot has moments, a MicroAdam one error codes. */
