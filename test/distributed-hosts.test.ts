@@ -50,15 +50,17 @@ interface HostsRun {
   dir: string;
 }
 
-/** mpirun of hosts-worker.js with `slots[h]` ranks on HOSTS[h], through the local agent. */
-async function runOnHosts(slots: number[], btl: string | undefined): Promise<HostsRun> {
+/** mpirun of hosts-worker.js with `slots[h]` ranks on HOSTS[h] (--host, or a --hostfile), through the local agent. */
+async function runOnHosts(slots: number[], btl: string | undefined, hostsBy: "--host" | "--hostfile" = "--host"): Promise<HostsRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-hosts-"));
   const log = path.join(dir, "agent.log");
   // Each host's own folder for shared-memory files (see local-rsh-agent.sh), in /dev/shm where there is one.
   const shm = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "microadam-hosts-shm-"));
   const size = slots.reduce((a, b) => a + b, 0);
+  const hostfile = path.join(dir, "hosts");
+  fs.writeFileSync(hostfile, slots.map((n, h) => `${HOSTS[h]} slots=${n}\n`).join(""));
   const mpiArgs = [
-    ["--host", slots.map((n, h) => `${HOSTS[h]}:${n}`).join(",")],
+    hostsBy === "--host" ? ["--host", slots.map((n, h) => `${HOSTS[h]}:${n}`).join(",")] : ["--hostfile", hostfile],
     ["--mca", "plm_rsh_agent", agent],
     // Loopback only, for the daemons' connections and the ranks' (Open MPI's TCP transport leaves
     // out 127.0.0.0/8 by default, and this machine may have no other interface).
@@ -150,15 +152,15 @@ function expectTwoHosts(result: HostsRun, slots: number[], tcpBetween: "all pair
 }
 
 withMpi("two hosts on this machine (mpirun --host through a local remote-shell agent)", () => {
-  const layouts: { slots: number[]; btl: string | undefined; tcpBetween: "all pairs" | "hosts"; what: string }[] = [
-    { slots: [1, 1], btl: "tcp,self", tcpBetween: "all pairs", what: "one rank per host, TCP only (--mca btl tcp,self)" },
+  const layouts: { slots: number[]; btl: string | undefined; tcpBetween: "all pairs" | "hosts"; what: string; hostsBy?: "--hostfile" }[] = [
+    { slots: [1, 1], btl: "tcp,self", tcpBetween: "all pairs", hostsBy: "--hostfile", what: "one rank per host (a --hostfile), TCP only (--mca btl tcp,self)" },
     { slots: [2, 1], btl: undefined, tcpBetween: "hosts", what: "2 + 1 ranks, Open MPI's choice of transport: shared memory inside host a, TCP between the hosts" },
     { slots: [2, 2], btl: undefined, tcpBetween: "hosts", what: "2 + 2 ranks, shared memory inside each host, TCP between them" },
   ];
-  for (const { slots, btl, tcpBetween, what } of layouts) {
+  for (const { slots, btl, tcpBetween, what, hostsBy } of layouts) {
     const size = slots.reduce((a, b) => a + b, 0);
     test(`world size ${size}, ${what}: a daemon per host, each rank's host and local size as placed, TCP where expected, and ShardedMicroAdam bit-identical to one process`, async () => {
-      const result = await runOnHosts(slots, btl);
+      const result = await runOnHosts(slots, btl, hostsBy);
       try {
         if (result.run.code !== 0) throw new Error(`mpirun exited with ${result.run.code}\n--- stdout\n${result.run.stdout}\n--- stderr\n${result.run.stderr}`);
         expectTwoHosts(result, slots, tcpBetween);
