@@ -11,6 +11,8 @@
 #include "device_buffer.h"
 #include "device_probe.h"
 #include "device_state.h"
+#include "nccl_communicator.h"
+#include "nccl_library.h"
 
 namespace microadam {
 
@@ -86,6 +88,16 @@ class CudaBackend final : public Backend {
   }
 
   void synchronize(int deviceIndex, uint64_t stream) const override { cuda::synchronize(deviceIndex, stream); }
+
+  CollectiveLibraryDescription describeCollectives() const override { return cuda::nccl::describeLibrary(); }
+
+  std::vector<uint8_t> newCommunicatorId() const override { return cuda::NcclCommunicator::newId(); }
+
+  std::shared_ptr<DeviceCommunicator> createCommunicator(const std::vector<uint8_t>& id, int size, int rank, int deviceIndex,
+                                                         double timeoutSeconds) const override {
+    requireDevice(deviceIndex, "an NCCL communicator", "deviceIndex");
+    return std::make_shared<cuda::NcclCommunicator>(id, size, rank, deviceIndex, timeoutSeconds);
+  }
 };
 
 }  // namespace

@@ -140,6 +140,28 @@ export interface NativeStepReport {
   steps: number[];
 }
 
+/** The CUDA backend's collective library (NCCL, opened at run time): csrc/napi/communicator_wrap.h. */
+export interface NativeCollectives {
+  compiled: boolean;
+  available: boolean;
+  name: string;
+  path: string;
+  /** NCCL's version code (22703 for 2.27.3); 0 when not available. */
+  version: number;
+  error: string;
+}
+
+/** One rank's NCCL communicator; every method is collective (all ranks, same order, same cuts). */
+export interface NativeCommunicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly deviceIndex: number;
+  /** For tensor t, rank r owns [offsets[t·size + r], + counts[t·size + r]); out (device) gets this rank's rank-order sums. Resolves true when any is not finite. */
+  reduceScatterInRankOrder(tensors: bigint[], lengths: number[], counts: Int32Array, offsets: Int32Array, out: bigint, mean: boolean, chunkElements: number): Promise<boolean>;
+  allGatherInPlace(tensors: bigint[], lengths: number[], counts: Int32Array, offsets: Int32Array): Promise<void>;
+  abort(): void;
+}
+
 export interface NativeBinding {
   NativeState: new (options: {
     numel: number;
@@ -166,6 +188,11 @@ export interface NativeBinding {
   /** The packed step call of csrc/core/call_format.h: each name at its code. */
   callFormat(): NativeCallFormat;
   buildInfo(): NativeBuildInfo;
+  collectives(): NativeCollectives;
+  /** Throws unless the collective library loaded and CUDA device `deviceIndex` is usable. */
+  requireCollectives(deviceIndex: number): void;
+  newCommunicatorId(): Uint8Array;
+  createCommunicator(id: Uint8Array, size: number, rank: number, deviceIndex: number, timeoutSeconds: number): Promise<NativeCommunicator>;
 }
 
 const packageRoot = path.join(__dirname, "..");

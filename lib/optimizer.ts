@@ -204,7 +204,7 @@ let kindsOfNext: ((index: number) => boolean) | undefined;
 /**
  * @internal A MicroAdam whose tensor i has an AdamW state where `isDense(i)`, instead of where its
  * size is under denseBelow: ShardedMicroAdam's pieces take the kind of their whole tensor (a
- * piece of a large tensor may be small). CPU states only.
+ * piece of a large tensor may be small). On device 'cuda' isDense must say false (no CUDA AdamW).
  */
 export function microAdamWithKinds(params: StepTensor[] | ParamGroup[], options: MicroAdamOptions, isDense: (index: number) => boolean): MicroAdam {
   kindsOfNext = isDense;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "batch_entry.h"
+#include "device_communicator.h"
 #include "state.h"
 
 namespace microadam {
@@ -73,6 +74,16 @@ class Backend {
 
   // Waits for `stream` (0: every stream) on the device; returns at once where there is no queue.
   virtual void synchronize(int deviceIndex, uint64_t stream) const = 0;
+
+  // The collective library of this backend's devices (NCCL for CUDA), loaded on first ask. The
+  // default: none (the CPU's process group is the MPI addon, csrc/distributed/).
+  virtual CollectiveLibraryDescription describeCollectives() const;
+  // A new communicator id (rank 0 makes it; the CPU process group carries it to the others).
+  virtual std::vector<uint8_t> newCommunicatorId() const;
+  // This rank's communicator on device `deviceIndex`; blocks until all `size` ranks joined with
+  // the same id, or throws CollectiveTimeoutError after `timeoutSeconds`.
+  virtual std::shared_ptr<DeviceCommunicator> createCommunicator(const std::vector<uint8_t>& id, int size, int rank,
+                                                                 int deviceIndex, double timeoutSeconds) const;
 
   // A state's buffers copied out and replaced, once work queued on its device has finished.
   void snapshot(const OptimizerState& state, const SnapshotTarget& target) const;

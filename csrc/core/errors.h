@@ -45,4 +45,17 @@ class DeviceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A collective between processes failed (its library's error, or a communicator that an earlier
+// failure left unusable).
+class CollectiveError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A collective did not finish before its deadline: a rank died, hung, or called something else.
+class CollectiveTimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace microadam

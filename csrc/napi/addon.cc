@@ -11,6 +11,7 @@
 #include "../core/thread_pool.h"
 #include "adamw_state_wrap.h"
 #include "addon_data.h"
+#include "communicator_wrap.h"
 #include "device_array_wrap.h"
 #include "device_options.h"
 #include "js_args.h"
@@ -112,6 +113,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("NativeDeviceArray", DeviceArrayWrap::DefineClass(env));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  data->communicatorConstructor = Napi::Persistent(CommunicatorWrap::DefineClass(env));
+  exports.Set("NativeCommunicator", data->communicatorConstructor.Value());
+  exports.Set("collectives", Napi::Function::New(env, Collectives, "collectives"));
+  exports.Set("requireCollectives", Napi::Function::New(env, RequireCollectives, "requireCollectives"));
+  exports.Set("newCommunicatorId", Napi::Function::New(env, NewCommunicatorId, "newCommunicatorId"));
+  exports.Set("createCommunicator", Napi::Function::New(env, CreateCommunicator, "createCommunicator"));
   return exports;
 }
 

@@ -9,6 +9,7 @@ namespace microadam::napi {
 struct AddonData {
   Napi::FunctionReference stateConstructor;
   Napi::FunctionReference adamWStateConstructor;
+  Napi::FunctionReference communicatorConstructor;
 };
 
 }  // namespace microadam::napi

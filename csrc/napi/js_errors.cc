@@ -25,6 +25,10 @@ FailureInfo classifyCurrentException() {
     return {Kind::Error, e.what(), "ERR_MICROADAM_CUDA"};
   } catch (const microadam::DeviceUnavailableError& e) {
     return {Kind::Error, e.what(), "ERR_MICROADAM_DEVICE"};
+  } catch (const microadam::CollectiveTimeoutError& e) {  // the same codes as the MPI group's
+    return {Kind::Error, e.what(), "ERR_MICROADAM_DISTRIBUTED_TIMEOUT"};
+  } catch (const microadam::CollectiveError& e) {
+    return {Kind::Error, e.what(), "ERR_MICROADAM_DISTRIBUTED"};
   } catch (const std::bad_alloc&) {
     return {Kind::Error, "microadam-native: out of memory", "ERR_MICROADAM_OUT_OF_MEMORY"};
   } catch (const std::exception& e) {

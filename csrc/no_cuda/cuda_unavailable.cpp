@@ -40,6 +40,13 @@ class CudaUnavailable final : public Backend {
   void synchronize(int deviceIndex, uint64_t) const override {
     requireDevice(deviceIndex, "synchronize()", "deviceIndex");
   }
+
+  CollectiveLibraryDescription describeCollectives() const override {
+    CollectiveLibraryDescription d;
+    d.name = "NCCL";
+    d.error = std::string("NCCL needs the CUDA backend, but ") + kReason;
+    return d;
+  }
 };
 
 }  // namespace

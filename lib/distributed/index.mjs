@@ -2,5 +2,5 @@
 // and require() share one module instance (one process group, one addon).
 import cjs from "./index.js";
 
-export const { ProcessGroup, ShardedMicroAdam, partition, lcm, stateBytesOf, joinSnapshots, sliceSnapshot } = cjs;
+export const { ProcessGroup, ShardedMicroAdam, partition, lcm, stateBytesOf, joinSnapshots, sliceSnapshot, ncclInfo } = cjs;
 export default cjs;

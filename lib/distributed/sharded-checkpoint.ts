@@ -137,7 +137,7 @@ function discardShard(dir: string, file: string | undefined): void {
 }
 
 function tensorNumels(optimizer: ShardedMicroAdam): number[] {
-  return optimizer.paramGroups.flatMap((g) => g.params.map((p) => p.length));
+  return [...optimizer.tensorNumels];
 }
 
 /** Shard files of earlier saves, now that the manifest names others (best effort: a leftover costs disk, not correctness). */

@@ -7,24 +7,48 @@
 //      a piece of a tensor under denseBelow has an AdamW state, as the whole tensor would),
 //   4. all-gathers the params, so every rank holds the same bits again.
 // Steps 3's result equals a single-process MicroAdam on the same reduced gradient, bit for bit.
+// With device 'cuda' the params, gradients and states are on the GPU and the collectives run over
+// NCCL (device-shards.ts); the steps and the sum's order are the same.
 import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } from "../hyper";
 import type { AdamWSnapshot } from "../adamw";
 import { DEFAULT_DENSE_BELOW, microAdamWithKinds, type MicroAdam, type MicroAdamOptions, type ParamGroup } from "../optimizer";
 import { STATE_DEFAULTS, resolveStateConfig } from "../state";
-import type { MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
-import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireObject, requireOneOf, typeError, withCode } from "../validate";
+import type { DeviceArray } from "../device-array";
+import type { DeviceTensor, MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
+import { isPlainObject, rangeError, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "../validate";
+import { DeviceShards, deviceRef, type DeviceRef } from "./device-shards";
 import { partition, stateBytesOf, type Partition, type Piece } from "./partition";
 import type { ProcessGroup } from "./process-group";
 import { ProcessGroup as ProcessGroupClass } from "./process-group";
 import { loadSharded, saveSharded } from "./sharded-checkpoint";
 
+/**
+ * A float32 tensor of a sharded optimizer: a Float32Array (device 'cpu'), or on device 'cuda' a
+ * DeviceArray of dtype 'f32' or a { ptr, numel, dtype: 'f32', device: 'cuda' } record.
+ */
+export type ShardedTensor = Float32Array | DeviceArray | DeviceTensor;
+
 /** A group of float32 tensors sharing hyperparameters (MicroAdam's ParamGroup, float32 only). */
 export interface ShardedParamGroup extends Omit<ParamGroup, "params"> {
-  params: Float32Array[];
+  params: ShardedTensor[];
 }
 
-/** MicroAdam's options (every state on the CPU), plus how the ranks' gradients combine. */
+/** MicroAdam's options, plus how the ranks' gradients combine. */
 export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device" | "deviceIndex"> {
+  /**
+   * Where params, gradients and states live: 'cpu' (default; Float32Arrays, collectives over MPI)
+   * or 'cuda' (float32 device tensors, CUDA states, collectives over NCCL, opened at run time:
+   * docs/distributed.md). CUDA states take denseBelow 0 only, as in MicroAdam.
+   */
+  device?: "cpu" | "cuda";
+  /** The CUDA device of this rank (device 'cuda'). Default 0. */
+  deviceIndex?: number;
+  /**
+   * Seconds an NCCL collective (or joining) may take before it fails with
+   * ERR_MICROADAM_DISTRIBUTED_TIMEOUT (device 'cuda'; the MPI collectives take the process
+   * group's timeout). Default 300.
+   */
+  timeoutSeconds?: number;
   /**
    * How the ranks' gradients combine: 'mean' (default: the rank-order float32 sum ÷ world size)
    * or 'sum' (the rank-order sum), for gradients that are already scaled by the global batch.
@@ -38,7 +62,7 @@ export interface ShardedMicroAdamOptions extends Omit<MicroAdamOptions, "device"
 }
 
 export interface ShardedGroup extends ResolvedHyper {
-  params: Float32Array[];
+  params: ShardedTensor[];
 }
 
 export interface ShardedLayout {
@@ -49,7 +73,7 @@ export interface ShardedLayout {
 }
 
 const LAYOUT_KEYS = ["window", "density", "topkBlockSize", "quantBlockSize"] as const;
-const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "denseBelow", "nonFinite", "reduce", "reduceChunkElements"] as const;
+const OPTION_KEYS = [...HYPER_FIELDS, ...LAYOUT_KEYS, "denseBelow", "nonFinite", "reduce", "reduceChunkElements", "device", "deviceIndex", "timeoutSeconds"] as const;
 
 function distributedError(message: string, code = "ERR_MICROADAM_DISTRIBUTED"): Error {
   return withCode(new Error(`microadam-native/distributed: ${message}`), code);
@@ -80,9 +104,17 @@ export class ShardedMicroAdam {
   readonly reduceChunkElements: number;
   /** Which ranges every rank steps. */
   readonly partition: Partition;
-  /** The tensors in flattened group order, and the group of each. */
-  private readonly tensors: Float32Array[];
+  /** Where params, gradients and states live. */
+  readonly device: "cpu" | "cuda";
+  /** Seconds an NCCL collective may take (device 'cuda'). */
+  readonly timeoutSeconds: number;
+  /** Elements of each tensor, in flattened group order, and the group of each. */
+  private readonly lengths: number[];
   private readonly groupOf: number[];
+  /** The tensors (device 'cpu'; empty on 'cuda'). */
+  private readonly tensors: Float32Array[];
+  /** The device side (device 'cuda' only). */
+  private readonly onDevice?: DeviceShards;
   /** The local MicroAdam over this rank's pieces (undefined when it has none), and its groups' outer index. */
   private readonly local?: MicroAdam;
   private readonly localGroupOuter: number[];
@@ -116,47 +148,69 @@ export class ShardedMicroAdam {
       "options",
     );
     this.layout = Object.freeze({ window: config.window, density: config.density, topkBlockSize: config.topkBlockSize, quantBlockSize: config.quantBlockSize });
-    this.denseBelow = requireInteger(o.denseBelow ?? DEFAULT_DENSE_BELOW, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER);
-    this.paramGroups = normalizeGroups(params).map((g, i) => ({ ...checkHyper({ ...defaults, ...g.given }, `params[${i}]`), params: g.params }));
-    this.tensors = [];
+    this.device = requireOneOf(o.device ?? "cpu", "options.device", ["cpu", "cuda"] as const);
+    const deviceIndex = requireInteger(o.deviceIndex ?? 0, "options.deviceIndex", 0, 65535);
+    this.timeoutSeconds = requireNumberIn(o.timeoutSeconds ?? 300, "options.timeoutSeconds", 0, 1e6, { lowerOpen: true });
+    if (this.device === "cuda" && o.denseBelow !== undefined && o.denseBelow !== 0)
+      throw rangeError("options.denseBelow", "0 for device 'cuda' (the native AdamW runs on the CPU only)", o.denseBelow);
+    this.denseBelow = this.device === "cuda" ? 0 : requireInteger(o.denseBelow ?? DEFAULT_DENSE_BELOW, "options.denseBelow", 0, Number.MAX_SAFE_INTEGER);
+    const groups = normalizeGroups(params, this.device, deviceIndex);
+    this.paramGroups = groups.map((g, i) => ({ ...checkHyper({ ...defaults, ...g.given }, `params[${i}]`), params: g.params }));
+    this.lengths = [];
     this.groupOf = [];
-    this.paramGroups.forEach((g, gi) => g.params.forEach((t) => (this.tensors.push(t), this.groupOf.push(gi))));
+    this.tensors = [];
+    const deviceParams: DeviceRef[] = [];
+    groups.forEach((g, gi) =>
+      g.refs.forEach((ref) => {
+        this.lengths.push(ref instanceof Float32Array ? ref.length : ref.numel);
+        this.groupOf.push(gi);
+        if (ref instanceof Float32Array) this.tensors.push(ref);
+        else deviceParams.push(ref);
+      }),
+    );
     this.partition = partition(
-      this.tensors.map((t) => t.length),
+      this.lengths,
       group.size,
       this.layout.topkBlockSize,
       this.layout.quantBlockSize,
     );
     const own = this.partition.pieces[group.rank];
     this.localGroupOuter = [];
-    this.ownReduced = new Float32Array(this.partition.counts[group.rank]);
-    this.cutCounts = new Int32Array(this.tensors.length * group.size);
-    this.cutOffsets = new Int32Array(this.tensors.length * group.size);
+    this.ownReduced = new Float32Array(this.device === "cpu" ? this.partition.counts[group.rank] : 0);
+    this.cutCounts = new Int32Array(this.lengths.length * group.size);
+    this.cutOffsets = new Int32Array(this.lengths.length * group.size);
     this.partition.pieces.forEach((pieces, r) =>
       pieces.forEach((p) => {
         if (p.end - p.begin > 2 ** 31 - 1 || p.begin > 2 ** 31 - 1)
-          throw rangeError(`params (tensor ${p.tensor})`, "tensors of at most 2^31 - 1 elements (one MPI count)", this.tensors[p.tensor]);
+          throw rangeError(`params (tensor ${p.tensor})`, "tensors of at most 2^31 - 1 elements (one MPI count)", this.lengths[p.tensor]);
         this.cutCounts[p.tensor * group.size + r] = p.end - p.begin;
         this.cutOffsets[p.tensor * group.size + r] = p.begin;
       }),
     );
+    if (this.device === "cuda") this.onDevice = new DeviceShards(deviceIndex, deviceParams, own, this.cutCounts, this.cutOffsets);
     if (own.length > 0) {
-      // One local group per outer group with pieces here, so per-group lr changes reach them.
-      const localGroups: { params: Float32Array[]; lr: number }[] = [];
-      for (const piece of own) {
-        const outer = this.groupOf[piece.tensor];
-        if (this.localGroupOuter[this.localGroupOuter.length - 1] !== outer) {
-          this.localGroupOuter.push(outer);
-          localGroups.push({ params: [], lr: 0 });
-        }
-        localGroups[localGroups.length - 1].params.push(this.tensors[piece.tensor].subarray(piece.begin, piece.end));
+      try {
+        // One local group per outer group with pieces here, so per-group lr changes reach them.
+        const localGroups: { params: (Float32Array | DeviceTensor)[]; lr: number }[] = [];
+        const pieceParams = this.onDevice?.pieceParams();
+        own.forEach((piece, i) => {
+          const outer = this.groupOf[piece.tensor];
+          if (this.localGroupOuter[this.localGroupOuter.length - 1] !== outer) {
+            this.localGroupOuter.push(outer);
+            localGroups.push({ params: [], lr: 0 });
+          }
+          localGroups[localGroups.length - 1].params.push(pieceParams ? pieceParams[i] : this.tensors[piece.tensor].subarray(piece.begin, piece.end));
+        });
+        // A piece's kind is its whole tensor's (a piece of a large tensor may be small).
+        this.local = microAdamWithKinds(
+          localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
+          { lr: defaults.lr, ...this.layout, nonFinite: "ignore", denseBelow: this.denseBelow, device: this.device, deviceIndex },
+          (i) => this.isDenseTensor(own[i].tensor),
+        );
+      } catch (error) {
+        this.onDevice?.dispose();
+        throw error;
       }
-      // A piece's kind is its whole tensor's (a piece of a large tensor may be small).
-      this.local = microAdamWithKinds(
-        localGroups.map((g, i) => ({ ...this.hyperOf(this.localGroupOuter[i]), params: g.params })),
-        { lr: defaults.lr, ...this.layout, nonFinite: "ignore", denseBelow: this.denseBelow },
-        (i) => this.isDenseTensor(own[i].tensor),
-      );
     }
   }
 
@@ -168,6 +222,7 @@ export class ShardedMicroAdam {
     const optimizer = new ShardedMicroAdam(params, options, group);
     try {
       await optimizer.checkAgreement();
+      await optimizer.onDevice?.connect(group, optimizer.timeoutSeconds);
     } catch (error) {
       optimizer.dispose();
       throw error;
@@ -182,6 +237,7 @@ export class ShardedMicroAdam {
   static createSync(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): ShardedMicroAdam {
     const optimizer = new ShardedMicroAdam(params, options, group);
     try {
+      if (optimizer.device === "cuda") throw rangeError("options.device", "'cpu' for createSync (a CUDA optimizer joins NCCL asynchronously: use create)", "cuda");
       const mine = optimizer.agreementKey();
       const low = group.native.allReduceSync(mine, "min");
       const high = group.native.allReduceSync(mine, "max");
@@ -197,9 +253,14 @@ export class ShardedMicroAdam {
     return optimizer;
   }
 
+  /** Elements of each tensor, in flattened group order. */
+  get tensorNumels(): readonly number[] {
+    return this.lengths;
+  }
+
   /** Elements across all tensors. */
   get numel(): number {
-    return this.tensors.reduce((a, t) => a + t.length, 0);
+    return this.lengths.reduce((a, n) => a + n, 0);
   }
 
   /** Steps taken (skipped steps are not counted), the same on every rank. */
@@ -224,7 +285,7 @@ export class ShardedMicroAdam {
 
   /** State bytes of a single-process MicroAdam over the same tensors. */
   get totalStateBytes(): number {
-    return this.tensors.reduce((sum, t, i) => sum + this.pieceStateBytes(i, t.length), 0);
+    return this.lengths.reduce((sum, n, i) => sum + this.pieceStateBytes(i, n), 0);
   }
 
   /**
@@ -234,6 +295,7 @@ export class ShardedMicroAdam {
    */
   get bufferBytes(): number {
     const chunk = Math.max(1, Math.min(this.reduceChunkElements, Math.max(...this.partition.counts)));
+    if (this.onDevice) return this.onDevice.bufferBytes(this.group.size, chunk);
     return 4 * (2 * this.group.size * chunk + this.ownReduced.length);
   }
 
@@ -248,7 +310,7 @@ export class ShardedMicroAdam {
    * in 4 bits), so the tests compare it directly.
    */
   get lastReducedGradient(): Float32Array {
-    return this.ownReduced.slice();
+    return this.onDevice ? this.onDevice.reducedCopy() : this.ownReduced.slice();
   }
 
   /** Snapshots of this rank's pieces' states, in the order of `pieces` (AdamW snapshots for tensors under denseBelow). */
@@ -258,7 +320,7 @@ export class ShardedMicroAdam {
 
   /** @internal Whether tensor t (flattened group order) has AdamW states: fewer than denseBelow elements. */
   isDenseTensor(t: number): boolean {
-    return this.tensors[t].length < this.denseBelow;
+    return this.lengths[t] < this.denseBelow;
   }
 
   private pieceStateBytes(t: number, numel: number): number {
@@ -270,12 +332,13 @@ export class ShardedMicroAdam {
    * rank must call it (the same number of times, in the same order as other collectives). Resolves
    * on every rank with the same result; params are updated in place and are the same on every rank.
    */
-  async step(grads: Float32Array[]): Promise<StepResult> {
+  async step(grads: ShardedTensor[]): Promise<StepResult> {
+    if (this.onDevice) return this.deviceStep(this.onDevice, grads);
     const { policy, hypers } = this.beginStep(grads);
     try {
       const native = this.group.native;
       // 1. Every rank's values of this rank's range, summed in rank order (no packing: MPI reads the grads).
-      const nonFiniteHere = await native.reduceScatterInRankOrder(grads, this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
+      const nonFiniteHere = await native.reduceScatterInRankOrder(grads as Float32Array[], this.cutCounts, this.cutOffsets, this.ownReduced, this.reduce === "mean", this.reduceChunkElements);
       // 2. The non-finite decision is global: any rank's non-finite reduced gradient skips (or fails) every rank.
       const anyNonFinite = policy !== "ignore" && (await native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max"))[0] !== 0;
       if (anyNonFinite) return this.nonFiniteResult(policy);
@@ -293,6 +356,7 @@ export class ShardedMicroAdam {
    * optimizer's applyGradients). It blocks the event loop for the whole step.
    */
   stepSync(grads: Float32Array[]): StepResult {
+    if (this.onDevice) throw rangeError("stepSync", "a CPU optimizer (device 'cuda' steps with step())", "cuda");
     const { policy, hypers } = this.beginStep(grads);
     try {
       const native = this.group.native;
@@ -307,11 +371,27 @@ export class ShardedMicroAdam {
     }
   }
 
-  /** Checks everything a step needs before any collective, then marks the optimizer busy. */
-  private beginStep(grads: Float32Array[]): { policy: NonFinitePolicy; hypers: ResolvedHyper[] } {
+  /** step() on device 'cuda': the same four steps over NCCL, on the device. */
+  private async deviceStep(onDevice: DeviceShards, grads: unknown): Promise<StepResult> {
+    const refs = this.deviceGrads(grads, onDevice.deviceIndex);
+    const { policy, hypers } = this.beginStep(undefined);
+    try {
+      const nonFiniteHere = await onDevice.reduceScatter(refs, this.reduce === "mean", this.reduceChunkElements);
+      const anyNonFinite = policy !== "ignore" && (await this.group.native.allReduce(Int32Array.of(nonFiniteHere ? 1 : 0), "max"))[0] !== 0;
+      if (anyNonFinite) return this.nonFiniteResult(policy);
+      this.localStep(hypers);
+      await onDevice.allGather();
+      return { step: ++this.steps, skipped: false };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Checks everything a step needs before any collective (grads: host ones; device ones are checked by the caller), then marks the optimizer busy. */
+  private beginStep(grads: unknown): { policy: NonFinitePolicy; hypers: ResolvedHyper[] } {
     if (this.disposedFlag) throw distributedError("the optimizer was disposed");
     if (this.busy) throw distributedError("a step or checkpoint of this optimizer is in flight; await it first", "ERR_MICROADAM_BUSY");
-    this.checkGrads(grads);
+    if (!this.onDevice) this.checkGrads(grads);
     const policy = requireOneOf(this.nonFinite, "nonFinite", NON_FINITE_POLICIES);
     const hypers = this.paramGroups.map((g, i) => checkHyper(g as unknown as Record<string, unknown>, `paramGroups[${i}]`));
     this.busy = true;
@@ -330,6 +410,10 @@ export class ShardedMicroAdam {
   private localStep(hypers: ResolvedHyper[]): void {
     if (!this.local) return;
     this.local.paramGroups.forEach((g, i) => Object.assign(g, hypers[this.localGroupOuter[i]]));
+    if (this.onDevice) {
+      this.local.step(this.onDevice.pieceGrads()); // stream 0: returns when the device has finished
+      return;
+    }
     const reducedViews: Float32Array[] = [];
     let from = 0;
     for (const p of this.partition.pieces[this.group.rank]) {
@@ -359,6 +443,7 @@ export class ShardedMicroAdam {
   dispose(): void {
     this.disposedFlag = true;
     this.local?.dispose();
+    this.onDevice?.dispose();
   }
 
   /** @internal */
@@ -387,7 +472,8 @@ export class ShardedMicroAdam {
   /** A description of what must agree between ranks: sizes, groups, options. */
   describe(): string {
     return JSON.stringify({
-      numels: this.tensors.map((t) => t.length),
+      numels: this.lengths,
+      device: this.device,
       groups: this.paramGroups.map((g) => g.params.length),
       hyper: this.paramGroups.map((_, i) => this.hyperOf(i)),
       layout: this.layout,
@@ -421,37 +507,62 @@ export class ShardedMicroAdam {
   }
 
   private checkGrads(grads: unknown): asserts grads is Float32Array[] {
-    if (!Array.isArray(grads) || grads.length !== this.tensors.length)
-      throw typeError("grads", `an array of ${this.tensors.length} Float32Arrays (one per parameter)`, grads);
+    if (!Array.isArray(grads) || grads.length !== this.lengths.length)
+      throw typeError("grads", `an array of ${this.lengths.length} Float32Arrays (one per parameter)`, grads);
     grads.forEach((g, i) => {
       if (!(g instanceof Float32Array)) throw typeError(`grads[${i}]`, "a Float32Array", g);
-      if (g.length !== this.tensors[i].length) throw rangeError(`grads[${i}]`, `a Float32Array of length ${this.tensors[i].length}`, g);
+      if (g.length !== this.lengths[i]) throw rangeError(`grads[${i}]`, `a Float32Array of length ${this.lengths[i]}`, g);
+    });
+  }
+
+  /** Device 'cuda': one float32 device tensor per parameter, of its size, on this rank's device. */
+  private deviceGrads(grads: unknown, deviceIndex: number): DeviceRef[] {
+    if (this.disposedFlag) throw distributedError("the optimizer was disposed");
+    if (!Array.isArray(grads) || grads.length !== this.lengths.length)
+      throw typeError("grads", `an array of ${this.lengths.length} float32 device tensors (one per parameter)`, grads);
+    return grads.map((g, i) => {
+      const ref = deviceRef(g, `grads[${i}]`, deviceIndex);
+      if (ref.numel !== this.lengths[i]) throw rangeError(`grads[${i}].numel`, `${this.lengths[i]} (its parameter's)`, ref.numel);
+      return ref;
     });
   }
 }
 
-/** params as groups of distinct, non-empty Float32Arrays; errors name the entry as written. */
-function normalizeGroups(params: unknown): { given: Record<string, unknown>; params: Float32Array[] }[] {
-  if (!Array.isArray(params) || params.length === 0) throw typeError("params", "a non-empty array of Float32Arrays or of param groups", params);
-  const seen = new Set<ArrayBufferLike>();
-  const ranges: [ArrayBufferLike, number, number, string][] = [];
-  const tensor = (value: unknown, name: string): Float32Array => {
+/**
+ * params as groups of distinct, non-empty float32 tensors (Float32Arrays on device 'cpu', device
+ * tensors on 'cuda'); errors name the entry as written. `refs` are what the optimizer reads.
+ */
+function normalizeGroups(
+  params: unknown,
+  device: "cpu" | "cuda",
+  deviceIndex: number,
+): { given: Record<string, unknown>; params: ShardedTensor[]; refs: (Float32Array | DeviceRef)[] }[] {
+  if (!Array.isArray(params) || params.length === 0) throw typeError("params", "a non-empty array of float32 tensors or of param groups", params);
+  const ranges: [unknown, number, number, string][] = [];
+  const overlapCheck = (memory: unknown, begin: number, end: number, name: string, value: unknown): void => {
+    for (const [other, b, e, otherName] of ranges)
+      if (other === memory && begin < e && b < end) throw rangeError(name, `a tensor whose memory does not overlap ${otherName}`, value);
+    ranges.push([memory, begin, end, name]);
+  };
+  const tensor = (value: unknown, name: string): Float32Array | DeviceRef => {
+    if (device === "cuda") {
+      const ref = deviceRef(value, name, deviceIndex);
+      // Device addresses as one space: numbers are exact below 2^53, enough to order them.
+      overlapCheck("cuda", Number(ref.ptr), Number(ref.ptr) + 4 * ref.numel, name, value);
+      return ref;
+    }
     if (!(value instanceof Float32Array)) throw typeError(name, "a Float32Array (the distributed optimizer takes float32 params)", value);
     if (value.length === 0) throw rangeError(name, "a tensor of at least 1 element", value);
-    for (const [buffer, begin, end, other] of ranges)
-      if (buffer === value.buffer && value.byteOffset < end && begin < value.byteOffset + value.byteLength)
-        throw rangeError(name, `a tensor whose memory does not overlap ${other}`, value);
-    ranges.push([value.buffer, value.byteOffset, value.byteOffset + value.byteLength, name]);
-    seen.add(value.buffer);
+    overlapCheck(value.buffer, value.byteOffset, value.byteOffset + value.byteLength, name, value);
     return value;
   };
-  const isGroup = (v: unknown): v is Record<string, unknown> => isPlainObject(v) && "params" in v;
-  if (!isGroup(params[0])) return [{ given: {}, params: params.map((t, i) => tensor(t, `params[${i}]`)) }];
+  const isGroup = (v: unknown): v is Record<string, unknown> => isPlainObject(v) && "params" in v && !("ptr" in v);
+  if (!isGroup(params[0])) return [{ given: {}, params: params as ShardedTensor[], refs: params.map((t, i) => tensor(t, `params[${i}]`)) }];
   return params.map((g, i) => {
-    if (!isGroup(g)) throw typeError(`params[${i}]`, "a param group { params: [Float32Arrays], ...hyperparameters }", g);
+    if (!isGroup(g)) throw typeError(`params[${i}]`, "a param group { params: [tensors], ...hyperparameters }", g);
     rejectUnknownKeys(g, `params[${i}]`, ["params", ...HYPER_FIELDS]);
-    if (!Array.isArray(g.params) || g.params.length === 0) throw typeError(`params[${i}].params`, "a non-empty array of Float32Arrays", g.params);
+    if (!Array.isArray(g.params) || g.params.length === 0) throw typeError(`params[${i}].params`, "a non-empty array of float32 tensors", g.params);
     const given = Object.fromEntries(Object.entries(g).filter(([k, v]) => v !== undefined && k !== "params"));
-    return { given, params: (g.params as unknown[]).map((t, k) => tensor(t, `params[${i}].params[${k}]`)) };
+    return { given, params: g.params as ShardedTensor[], refs: (g.params as unknown[]).map((t, k) => tensor(t, `params[${i}].params[${k}]`)) };
   });
 }

@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/hyper_params.h"
 #include "core/numeric.h"
+#include "core/shard_cuts.h"
 #include "core/thread_pool.h"
 #include "core/topk_select.h"
 #include "test_support.h"
@@ -237,8 +238,67 @@ void testEntryAndRegistry() {
         "registry: no CUDA state without a CUDA backend");
 }
 
+// The rounds every transport of the reduce-scatter shares (core/shard_cuts.h): a round carries
+// exactly the elements [from, from + chunk) of a rank's concatenated ranges, whatever the chunk.
+void testShardCuts() {
+  ShardCuts cuts;
+  cuts.size = 3;
+  cuts.lengths = {10, 4, 7};
+  // tensor 0: rank 0 [0,6), rank 1 [6,10), rank 2 nothing; tensor 1: rank 1 all; tensor 2: rank 2 all
+  cuts.counts = {6, 4, 0, 0, 4, 0, 0, 0, 7};
+  cuts.offsets = {0, 6, 10, 0, 0, 4, 0, 0, 0};
+  checkShardCuts(cuts);
+  check(cuts.ownCount(0) == 6 && cuts.ownCount(1) == 8 && cuts.ownCount(2) == 7 && cuts.longestOwnCount() == 8,
+        "shard cuts: own counts");
+  for (int rank = 0; rank < 3; ++rank)
+    for (int64_t chunk = 1; chunk <= 9; ++chunk) {
+      // The rank's elements as (tensor, index), in order, then what the rounds carry.
+      std::vector<std::pair<size_t, int64_t>> expected, carried;
+      for (size_t t = 0; t < cuts.tensorCount(); ++t)
+        for (int64_t i = 0; i < cuts.count(t, rank); ++i) expected.emplace_back(t, cuts.offset(t, rank) + i);
+      bool placed = true;
+      for (int64_t from = 0; from < cuts.longestOwnCount(); from += chunk) {
+        int64_t at = 0;
+        for (const RoundSegment& s : roundSegments(cuts, rank, from, chunk)) {
+          placed = placed && s.at == at && s.count > 0;
+          for (int64_t i = 0; i < s.count; ++i) carried.emplace_back(s.tensor, s.offset + i);
+          at += s.count;
+        }
+        placed = placed && at == std::clamp<int64_t>(cuts.ownCount(rank) - from, 0, chunk);
+      }
+      check(carried == expected && placed,
+            "shard cuts: rank " + std::to_string(rank) + ", chunk " + std::to_string(chunk) + ": every element once, in order");
+    }
+  const auto refused = [](ShardCuts c, const std::string& want) {
+    try {
+      checkShardCuts(c);
+    } catch (const RangeError& e) {
+      return std::string(e.what()).find(want) != std::string::npos;
+    }
+    return false;
+  };
+  ShardCuts outside = cuts;
+  outside.counts[8] = 8;
+  check(refused(outside, "rank 2's range of tensor 2 inside its 7 elements"), "shard cuts: a range past its tensor is refused");
+  ShardCuts short_ = cuts;
+  short_.offsets.pop_back();
+  check(refused(short_, "counts and offsets of 9 entries"), "shard cuts: sizes that disagree are refused");
+
+  // The reference sum: rank order, one rounding each. In float32 (1e8 + 1) + -1e8 is 0 (1e8 + 1
+  // rounds to 1e8), while summing the other way round, (-1e8 + 1e8) + 1, would give 1.
+  const std::vector<float> slots{1e8f, 1.0f, 4.0f, 1.0f, -1e8f, 2.0f};  // 3 ranks, stride 2, n 2
+  std::vector<float> out(2);
+  const bool bad = sumInRankOrder(slots.data(), 3, 2, 2, false, out.data());
+  check(!bad && out[0] == 0.0f && out[1] == 7.0f, "rank-order sum: left to right in float32");
+  sumInRankOrder(slots.data(), 3, 2, 2, true, out.data());
+  check(out[1] == 7.0f / 3.0f, "rank-order sum: the mean divides the float32 sum");
+  const std::vector<float> infinite{3e38f, 3e38f};
+  check(sumInRankOrder(infinite.data(), 2, 1, 1, false, out.data()) && std::isinf(out[0]), "rank-order sum: overflow is non-finite");
+}
+
 int main() {
   testLayout();
+  testShardCuts();
   testEntryAndRegistry();
   testTopk();
   testBucketRange();

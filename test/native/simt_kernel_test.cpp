@@ -15,7 +15,9 @@
 #include "core/cpu_engine.h"
 #include "core/numeric.h"
 #include "core/state.h"
+#include "core/shard_cuts.h"
 #include "cuda/fused_step_kernel.cuh"
+#include "cuda/rank_order_sum.cuh"
 #include "cuda/step_plan.h"
 #include "test_support.h"
 
@@ -175,11 +177,42 @@ void testNonFiniteKernel() {
   }
 }
 
+// The NCCL reduce-scatter's sum against the CPU's (which the MPI group uses): values whose sum
+// depends on the order (large and small magnitudes, cancellations), subnormals, a NaN and an
+// infinity, at 1 to 4 ranks, mean and sum, more elements than threads.
+void testRankOrderSum() {
+  std::mt19937 random(7);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  for (uint32_t ranks = 1; ranks <= 4; ++ranks)
+    for (int variant = 0; variant < 3; ++variant)
+      for (uint32_t mean = 0; mean <= 1; ++mean) {
+        const uint64_t n = 1000, stride = 1003;
+        std::vector<float> slots(stride * ranks, 12345.0f);  // past n in each slot: never read
+        for (uint32_t r = 0; r < ranks; ++r)
+          for (uint64_t i = 0; i < n; ++i) {
+            const float scale = (i % 3 == 0) ? 1e8f : (i % 3 == 1) ? 1e-3f : 1e-40f;  // the last subnormal
+            slots[r * stride + i] = unit(random) * scale;
+          }
+        if (variant == 1) slots[(ranks - 1) * stride + 500] = NAN;
+        if (variant == 2) slots[999] = INFINITY;
+        std::vector<float> expected(n), actual(n, -1.0f);
+        const bool expectedBad = sumInRankOrder(slots.data(), int(ranks), int64_t(stride), int64_t(n), mean != 0, expected.data());
+        uint32_t flag = 0;
+        simt::launch(3, 64, 0, kernels::rankOrderSumKernel, static_cast<const float*>(slots.data()), ranks, stride, n, mean,
+                     actual.data(), &flag);
+        const std::string name = "rank-order sum, " + std::to_string(ranks) + " ranks, variant " + std::to_string(variant) +
+                                 (mean ? ", mean" : ", sum");
+        check(std::memcmp(expected.data(), actual.data(), n * sizeof(float)) == 0, name + ": the same bits as sumInRankOrder");
+        check((flag != 0) == expectedBad && expectedBad == (variant != 0), name + ": the non-finite flag");
+      }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   testNonFiniteKernel();
+  testRankOrderSum();
   testDtypePairs(64);
   testShapes(64);
   if (!quick) {
