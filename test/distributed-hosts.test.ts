@@ -14,7 +14,11 @@ const missing = mpiMissing();
 if (missing) console.warn(`SKIPPED: multi-host distributed tests: ${missing}`);
 const withMpi = missing ? describe.skip : describe;
 
-const HOSTS = ["microadam-host-a", "microadam-host-b"];
+const [A, B] = ["microadam-host-a", "microadam-host-b"];
+/** The machine mpirun runs on: it starts the ranks here itself, without a daemon or the agent. */
+const HERE = "localhost";
+/** Where the ranks go: [host, ranks there] in rank order. */
+type Placement = [string, number][];
 const agent = path.join(root, "test", "distributed", "local-rsh-agent.sh");
 const worker = path.join(root, "test", "distributed", "hosts-worker.js");
 // The ranks' TCP ports (the BTL's listening ports): a range of 100 at a base that differs between
@@ -50,17 +54,17 @@ interface HostsRun {
   dir: string;
 }
 
-/** mpirun of hosts-worker.js with `slots[h]` ranks on HOSTS[h] (--host, or a --hostfile), through the local agent. */
-async function runOnHosts(slots: number[], btl: string | undefined, hostsBy: "--host" | "--hostfile" = "--host"): Promise<HostsRun> {
+/** mpirun of hosts-worker.js placed on hosts (--host, or a --hostfile), through the local agent. */
+async function runOnHosts(placement: Placement, btl: string | undefined, hostsBy: "--host" | "--hostfile" = "--host"): Promise<HostsRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-hosts-"));
   const log = path.join(dir, "agent.log");
   // Each host's own folder for shared-memory files (see local-rsh-agent.sh), in /dev/shm where there is one.
   const shm = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "microadam-hosts-shm-"));
-  const size = slots.reduce((a, b) => a + b, 0);
+  const size = placement.reduce((a, [, n]) => a + n, 0);
   const hostfile = path.join(dir, "hosts");
-  fs.writeFileSync(hostfile, slots.map((n, h) => `${HOSTS[h]} slots=${n}\n`).join(""));
+  fs.writeFileSync(hostfile, placement.map(([host, n]) => `${host} slots=${n}\n`).join(""));
   const mpiArgs = [
-    hostsBy === "--host" ? ["--host", slots.map((n, h) => `${HOSTS[h]}:${n}`).join(",")] : ["--hostfile", hostfile],
+    hostsBy === "--host" ? ["--host", placement.map(([host, n]) => `${host}:${n}`).join(",")] : ["--hostfile", hostfile],
     ["--mca", "plm_rsh_agent", agent],
     // Loopback only, for the daemons' connections and the ranks' (Open MPI's TCP transport leaves
     // out 127.0.0.0/8 by default, and this machine may have no other interface).
@@ -112,11 +116,13 @@ function tcpPairs(launches: Launch[]): string[] {
 }
 
 /** Everything the launcher and the transport show: which host each rank is on, and who talks over TCP. */
-function expectTwoHosts(result: HostsRun, slots: number[], tcpBetween: "all pairs" | "hosts"): void {
+function expectHosts(result: HostsRun, placement: Placement, tcpBetween: "all pairs" | "hosts"): void {
   const { agentCalls, launches } = result;
+  const slots = placement.map(([, n]) => n);
   const size = slots.reduce((a, b) => a + b, 0);
-  // One daemon (orted) per host, started through the agent: mpirun treated neither name as this machine.
-  expect(agentCalls.map((c) => c.host).sort()).toEqual(HOSTS.slice(0, slots.length));
+  // One daemon (orted) per host but mpirun's own, started through the agent: mpirun took none of
+  // the names for this machine.
+  expect(agentCalls.map((c) => c.host).sort()).toEqual(placement.map(([host]) => host).filter((host) => host !== HERE));
   agentCalls.forEach((c) => expect(c.command).toMatch(/(^|\s)orted\s/));
   expect(launches.map((l) => l.rank)).toEqual(Array.from({ length: size }, (_, r) => r));
   // Ranks fill the hosts in order (Open MPI's default: by slot).
@@ -124,12 +130,13 @@ function expectTwoHosts(result: HostsRun, slots: number[], tcpBetween: "all pair
   const daemons = new Set<string>();
   for (const l of launches) {
     const h = hostOf[l.rank];
+    const host = placement[h][0];
     const localRank = l.rank - slots.slice(0, h).reduce((a, b) => a + b, 0);
     const threads = slots[h] === 1 ? l.hardwareThreads : Math.max(1, Math.floor(l.hardwareThreads / slots[h]));
     expect({ rank: l.rank, host: l.launchedHost, shm: path.basename(l.shmDirectory ?? ""), localSize: l.localSize, localRank: l.localRank, nodes: l.numNodes, groupLocalSize: l.groupLocalSize, engineThreads: l.engineThreads }).toEqual({
       rank: l.rank,
-      host: HOSTS[h],
-      shm: HOSTS[h],
+      host: host === HERE ? null : host, // mpirun's own ranks did not come through the agent
+      shm: host === HERE ? "" : host,
       localSize: slots[h],
       localRank,
       nodes: slots.length,
@@ -137,9 +144,9 @@ function expectTwoHosts(result: HostsRun, slots: number[], tcpBetween: "all pair
       engineThreads: threads, // ... and gives a rank alone on its host every hardware thread
     });
     expect(l.hardwareThreads).toBe(os.cpus().length);
-    // The same daemon for the ranks of a host, another for each host.
-    const first = launches[hostOf.indexOf(h)].daemon;
-    expect(l.daemon).toBe(first);
+    // The same daemon for the ranks of a host, another for each host (mpirun itself, vpid 0, here).
+    expect(l.daemon).toBe(launches[hostOf.indexOf(h)].daemon);
+    if (host === HERE) expect(l.daemon).toMatch(/\.0$/);
     daemons.add(l.daemon);
   }
   expect(daemons.size).toBe(slots.length);
@@ -152,18 +159,19 @@ function expectTwoHosts(result: HostsRun, slots: number[], tcpBetween: "all pair
 }
 
 withMpi("two hosts on this machine (mpirun --host through a local remote-shell agent)", () => {
-  const layouts: { slots: number[]; btl: string | undefined; tcpBetween: "all pairs" | "hosts"; what: string; hostsBy?: "--hostfile" }[] = [
-    { slots: [1, 1], btl: "tcp,self", tcpBetween: "all pairs", hostsBy: "--hostfile", what: "one rank per host (a --hostfile), TCP only (--mca btl tcp,self)" },
-    { slots: [2, 1], btl: undefined, tcpBetween: "hosts", what: "2 + 1 ranks, Open MPI's choice of transport: shared memory inside host a, TCP between the hosts" },
-    { slots: [2, 2], btl: undefined, tcpBetween: "hosts", what: "2 + 2 ranks, shared memory inside each host, TCP between them" },
+  const layouts: { placement: Placement; btl: string | undefined; tcpBetween: "all pairs" | "hosts"; what: string; hostsBy?: "--hostfile" }[] = [
+    { placement: [[A, 1], [B, 1]], btl: "tcp,self", tcpBetween: "all pairs", hostsBy: "--hostfile", what: "one rank per host (a --hostfile), TCP only (--mca btl tcp,self)" },
+    { placement: [[A, 2], [B, 1]], btl: undefined, tcpBetween: "hosts", what: "2 + 1 ranks, Open MPI's choice of transport: shared memory inside host a, TCP between the hosts" },
+    { placement: [[A, 2], [B, 2]], btl: undefined, tcpBetween: "hosts", what: "2 + 2 ranks, shared memory inside each host, TCP between them" },
+    { placement: [[HERE, 2], [B, 1]], btl: undefined, tcpBetween: "hosts", what: "2 ranks on mpirun's own machine + 1 on another host" },
   ];
-  for (const { slots, btl, tcpBetween, what, hostsBy } of layouts) {
-    const size = slots.reduce((a, b) => a + b, 0);
+  for (const { placement, btl, tcpBetween, what, hostsBy } of layouts) {
+    const size = placement.reduce((a, [, n]) => a + n, 0);
     test(`world size ${size}, ${what}: a daemon per host, each rank's host and local size as placed, TCP where expected, and ShardedMicroAdam bit-identical to one process`, async () => {
-      const result = await runOnHosts(slots, btl, hostsBy);
+      const result = await runOnHosts(placement, btl, hostsBy);
       try {
         if (result.run.code !== 0) throw new Error(`mpirun exited with ${result.run.code}\n--- stdout\n${result.run.stdout}\n--- stderr\n${result.run.stderr}`);
-        expectTwoHosts(result, slots, tcpBetween);
+        expectHosts(result, placement, tcpBetween);
         expectBitIdentical(readRankFiles(result.dir, size), size);
       } finally {
         fs.rmSync(result.dir, { recursive: true, force: true });
@@ -172,13 +180,13 @@ withMpi("two hosts on this machine (mpirun --host through a local remote-shell a
   }
 
   test("shared memory only (--mca btl vader,self): two ranks on one host run, one on each host cannot reach each other, as on two machines", async () => {
-    const oneHost = await runOnHosts([2], "vader,self");
+    const oneHost = await runOnHosts([[A, 2]], "vader,self");
     try {
       if (oneHost.run.code !== 0) throw new Error(`mpirun exited with ${oneHost.run.code}\n--- stderr\n${oneHost.run.stderr}`);
-      expect(oneHost.agentCalls.map((c) => c.host)).toEqual([HOSTS[0]]);
+      expect(oneHost.agentCalls.map((c) => c.host)).toEqual([A]);
       expect(oneHost.launches.map((l) => [l.launchedHost, l.localSize])).toEqual([
-        [HOSTS[0], 2],
-        [HOSTS[0], 2],
+        [A, 2],
+        [A, 2],
       ]);
       // No TCP transport at all: nothing listens on the BTL's ports.
       oneHost.launches.forEach((l) => expect(l.tcp.listening.filter((e) => inBtlRange(e.port))).toEqual([]));
@@ -186,13 +194,13 @@ withMpi("two hosts on this machine (mpirun --host through a local remote-shell a
     } finally {
       fs.rmSync(oneHost.dir, { recursive: true, force: true });
     }
-    const twoHosts = await runOnHosts([1, 1], "vader,self");
+    const twoHosts = await runOnHosts([[A, 1], [B, 1]], "vader,self");
     try {
       expect(twoHosts.run.code).not.toBe(0);
       const said = twoHosts.run.stderr + twoHosts.run.stdout;
       expect(said).toMatch(/At least one pair of MPI processes are unable to reach each other/);
       expect(said).toMatch(/is on host: microadam-host-[ab]\b/);
-      expect(twoHosts.agentCalls.map((c) => c.host).sort()).toEqual(HOSTS);
+      expect(twoHosts.agentCalls.map((c) => c.host).sort()).toEqual([A, B]);
     } finally {
       fs.rmSync(twoHosts.dir, { recursive: true, force: true });
     }
