@@ -286,7 +286,7 @@ void testShardCuts() {
 
   // The reference sum: rank order, one rounding each. In float32 (1e8 + 1) + -1e8 is 0 (1e8 + 1
   // rounds to 1e8), while summing the other way round, (-1e8 + 1e8) + 1, would give 1.
-  const std::vector<float> slots{1e8f, 1.0f, 4.0f, 1.0f, -1e8f, 2.0f};  // 3 ranks, stride 2, n 2
+  const std::vector<float> slots{1e8f, 1.0f, 1.0f, 4.0f, -1e8f, 2.0f};  // 3 ranks of 2 elements
   std::vector<float> out(2);
   const bool bad = sumInRankOrder(slots.data(), 3, 2, 2, false, out.data());
   check(!bad && out[0] == 0.0f && out[1] == 7.0f, "rank-order sum: left to right in float32");
