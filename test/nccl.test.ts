@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { backends } from "../lib";
-import { mpiMissing, root } from "./distributed/mpi";
+import { root } from "./distributed/mpi";
 
 const compiled = backends().cuda.compiled;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "microadam-nccl-"));
@@ -85,9 +85,7 @@ describeCompiled("the NCCL loader", () => {
   });
 });
 
-const missing = mpiMissing();
-if (missing) console.log(`SKIPPED: ShardedMicroAdam device 'cuda' checks: ${missing}`);
-(missing ? describe.skip : describe)("ShardedMicroAdam on device 'cuda'", () => {
+describe("ShardedMicroAdam on device 'cuda'", () => {
   let worker: Record<string, unknown>;
   beforeAll(() => {
     const output = execFileSync(process.execPath, [path.join(root, "test", "distributed", "nccl-worker.js")], { encoding: "utf8", timeout: 120_000 });

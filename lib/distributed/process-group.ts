@@ -4,6 +4,7 @@
 import { rangeError, requireInteger, requireNumberIn, requireObject, rejectUnknownKeys, typeError, withCode } from "../validate";
 import { backends, setNumThreads } from "../threads";
 import { distributedBinding, type CollectiveArray, type DistributedBinding } from "./binding";
+import { singleProcessBinding } from "./single-process";
 
 export interface ProcessGroupOptions {
   /**
@@ -74,6 +75,16 @@ export class ProcessGroup {
         setNumThreads(Math.max(1, Math.floor(backends().cpu.hardwareThreads / theGroup.localSize)));
     }
     return theGroup;
+  }
+
+  /**
+   * A group of this process alone, without MPI: the distributed addon is not loaded (it need not
+   * be built), every collective is what MPI gives at world size 1, and the engine's threads are
+   * left as they are. For running a data-parallel script as one process (on one GPU, say) where
+   * no MPI is installed; under mpirun use init(), or each process would train alone.
+   */
+  static single(): ProcessGroup {
+    return new ProcessGroup(singleProcessBinding, singleProcessBinding.init(0));
   }
 
   get finalized(): boolean {

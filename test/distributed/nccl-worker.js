@@ -1,6 +1,7 @@
 // ShardedMicroAdam on device 'cuda' (NCCL) in one process (test/nccl.test.ts): its argument
 // checks everywhere, and where a CUDA device and NCCL are usable the world-size-1 path end to end,
-// bit for bit against MicroAdam on CUDA and against the CPU's ShardedMicroAdam. Prints one JSON line.
+// bit for bit against MicroAdam on CUDA and against the CPU's ShardedMicroAdam. The group is
+// ProcessGroup.single() (no MPI: the GPU machines have none). Prints one JSON line.
 // Usage: node nccl-worker.js
 "use strict";
 const { DeviceArray, MicroAdam, backends } = require("../../dist");
@@ -16,7 +17,7 @@ const refusal = async (fn) => {
 };
 
 (async () => {
-  const group = ProcessGroup.init({ timeoutSeconds: 60 });
+  const group = ProcessGroup.single();
   const cudaUsable = backends().cuda.usable;
   const nccl = ncclInfo();
   const out = { size: group.size, cudaUsable, ncclAvailable: nccl.available };
