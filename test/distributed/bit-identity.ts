@@ -1,7 +1,7 @@
 // The bit-identity check of ShardedMicroAdam's multi-process runs (the scenario of
 // test/distributed/scenario.js, one rank-<r>.json per rank from sharded-worker.js): every rank's
 // params, pieces' states and reduced gradient against a single-process MicroAdam computed here.
-// Used by test/distributed-hosts.test.ts; test/distributed.test.ts holds the same functions.
+// Used by test/distributed.test.ts and test/distributed-hosts.test.ts.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MicroAdam, type AdamWSnapshot, type MicroAdamSnapshot } from "../../lib";
@@ -11,18 +11,18 @@ import { sliceAdamWSnapshot, sliceSnapshot } from "../../lib/distributed/snapsho
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const scenario = require("./scenario.js");
 
-const fromB64 = <T>(text: string, Type: new (buffer: ArrayBuffer, offset: number, length: number) => T, bytes: number): T => {
+export const fromB64 = <T>(text: string, Type: new (buffer: ArrayBuffer, offset: number, length: number) => T, bytes: number): T => {
   const b = Buffer.from(text, "base64");
   const copy = new Uint8Array(b).buffer;
   return new Type(copy, 0, b.byteLength / bytes);
 };
-const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+export const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 /** A piece's snapshot from a rank: MicroAdam's fields, or AdamW's (a tensor under denseBelow), arrays in base64. */
-type RankState =
+export type RankState =
   | { step: number; errorCodes: string; errorMin: string; errorMax: string; windowIndices: string; windowValues: string }
   | { step: number; expAvg: string; expAvgSq: string };
-interface RankRun {
+export interface RankRun {
   results: { step: number; skipped: boolean }[];
   params: string[];
   pieces: { tensor: number; begin: number; end: number }[];
@@ -44,7 +44,7 @@ export function readRankFiles(dir: string, size: number): RankFile[] {
   return Array.from({ length: size }, (_, r) => JSON.parse(fs.readFileSync(path.join(dir, `rank-${r}.json`), "utf8")) as RankFile);
 }
 
-function decodeState(s: RankState): MicroAdamSnapshot | AdamWSnapshot {
+export function decodeState(s: RankState): MicroAdamSnapshot | AdamWSnapshot {
   if ("expAvg" in s) return { step: s.step, expAvg: fromB64(s.expAvg, Float32Array, 4), expAvgSq: fromB64(s.expAvgSq, Float32Array, 4) };
   return {
     step: s.step,
@@ -57,25 +57,25 @@ function decodeState(s: RankState): MicroAdamSnapshot | AdamWSnapshot {
 }
 
 /** A piece's slice of the single process's snapshot of its tensor (AdamW's elementwise). */
-function expectedPiece(whole: MicroAdamSnapshot | AdamWSnapshot, piece: { tensor: number; begin: number; end: number }): MicroAdamSnapshot | AdamWSnapshot {
+export function expectedPiece(whole: MicroAdamSnapshot | AdamWSnapshot, piece: { tensor: number; begin: number; end: number }): MicroAdamSnapshot | AdamWSnapshot {
   if ("expAvg" in whole) return sliceAdamWSnapshot(whole, piece.begin, piece.end);
   return sliceSnapshot(whole, scenario.NUMELS[piece.tensor], piece.begin, piece.end, scenario.OPTIONS);
 }
 
-/** The single-process run: MicroAdam on the reduced gradient. */
-function reference(gradOf: (step: number, t: number) => Float32Array) {
+/** The single-process run: MicroAdam on the reduced gradient, computed here independently. */
+export function reference(gradOf: (step: number, t: number) => Float32Array, steps: number = scenario.STEPS) {
   const params: Float32Array[] = scenario.initialParams();
   const opt = new MicroAdam(scenario.paramGroups(params), scenario.OPTIONS);
   const order: number[] = scenario.GROUPS.flatMap((g: { tensors: number[] }) => g.tensors);
   const results = [];
-  for (let step = 0; step < scenario.STEPS; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
+  for (let step = 0; step < steps; step++) results.push(opt.step(order.map((t) => gradOf(step, t))));
   const snapshots = opt.states.map((s) => s.snapshot());
   opt.dispose();
   return { params: order.map((t) => params[t]), snapshots, results };
 }
 
 /** The rank-order float32 mean: ((g0 + g1) + g2 + ...) / size, one rounding per operation. */
-function rankOrderMean(size: number, step: number, t: number): Float32Array {
+export function rankOrderMean(size: number, step: number, t: number): Float32Array {
   const grads = Array.from({ length: size }, (_, r) => scenario.meanGrad(size, r, step, t) as Float32Array);
   const out = new Float32Array(grads[0].length);
   for (let i = 0; i < out.length; i++) {
@@ -87,7 +87,7 @@ function rankOrderMean(size: number, step: number, t: number): Float32Array {
 }
 
 /** The exact sum of all the microbatches (the 'sum' scenario's reduced gradient at any world size). */
-function exactSum(step: number, t: number): Float32Array {
+export function exactSum(step: number, t: number): Float32Array {
   const out = new Float32Array(scenario.NUMELS[t]);
   for (let m = 0; m < scenario.MICROBATCHES; m++) {
     const g = scenario.microbatchGrad(m, step, t);
@@ -97,7 +97,7 @@ function exactSum(step: number, t: number): Float32Array {
 }
 
 /** Each rank's reduced gradient of the last step against `gradOf`, bit for bit. */
-function expectReducedGradients(ranks: RankFile[], which: "mean" | "sum", gradOf: (step: number, t: number) => Float32Array): void {
+export function expectReducedGradients(ranks: RankFile[], which: "mean" | "sum", gradOf: (step: number, t: number) => Float32Array): void {
   const last = scenario.STEPS - 1;
   for (const rank of ranks) {
     const got = u32(fromB64(rank[which].lastReduced, Float32Array, 4));
@@ -111,7 +111,7 @@ function expectReducedGradients(ranks: RankFile[], which: "mean" | "sum", gradOf
   }
 }
 
-function expectMatchesReference(ranks: RankFile[], which: "mean" | "sum", ref: ReturnType<typeof reference>): void {
+export function expectMatchesReference(ranks: RankFile[], which: "mean" | "sum", ref: ReturnType<typeof reference>): void {
   const initial: Float32Array[] = scenario.initialParams();
   expect(u32(ref.params[0])).not.toEqual(u32(initial[0])); // the comparison is not vacuous
   for (const rank of ranks) {
