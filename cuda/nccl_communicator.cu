@@ -16,6 +16,9 @@ namespace {
 
 constexpr uint32_t kSumThreads = 256;
 constexpr uint64_t kMostSumBlocks = 4096;
+// NCCL takes at most 2048 operations between ncclGroupStart and ncclGroupEnd (its user guide,
+// "Group Calls"); groups here stay at half of that.
+constexpr size_t kMostGroupedOperations = 1024;
 
 // The joining of ncclCommInitRank, shared with the thread that makes the call: a rank whose peers
 // never arrive stops waiting at the deadline, and a communicator that arrives after it is aborted.
@@ -207,19 +210,35 @@ bool NcclCommunicator::reduceScatterInRankOrder(const ShardCuts& cuts, const std
   checkCuda(cudaMemsetAsync(nonFinite_, 0, sizeof(uint32_t), stream), "cudaMemsetAsync");
   // Every rank runs the same rounds (from the same cuts), even with nothing of its own.
   for (int64_t from = 0; from < longest; from += chunk) {
-    const std::vector<RoundSegment> own = roundSegments(cuts, rank_, from, chunk);
-    enqueueGroup([&](const Enqueued& enqueued) {
-      for (int peer = 0; peer < size_; ++peer) {
-        if (peer == rank_) continue;
-        // This rank's values of the peer's range go to the peer; the peer's values of this rank's
-        // range arrive in the peer's slot, segment by segment in the same order on both sides.
-        for (const RoundSegment& s : roundSegments(cuts, peer, from, chunk))
-          enqueued(nccl_.send(tensors[s.tensor] + s.offset, size_t(s.count), nccl::kFloat32, peer, comm_, stream_), "ncclSend");
-        for (const RoundSegment& s : own)
-          enqueued(nccl_.recv(slots_ + uint64_t(peer) * chunk + s.at, size_t(s.count), nccl::kFloat32, peer, comm_, stream_),
-                   "ncclRecv");
-      }
-    });
+    // Every owner's segments of this round, the same list on every rank.
+    std::vector<std::vector<RoundSegment>> segments(size_);
+    size_t mostSegments = 0;
+    for (int owner = 0; owner < size_; ++owner) {
+      segments[owner] = roundSegments(cuts, owner, from, chunk);
+      mostSegments = std::max(mostSegments, segments[owner].size());
+    }
+    const std::vector<RoundSegment>& own = segments[rank_];
+    // This rank's values of each peer's range go to the peer; each peer's values of this rank's
+    // range arrive in that peer's slot. A send and its receive are the same segment of the
+    // owner's list, so cutting every list at the same indices keeps each pair in one group on
+    // both sides: segments [first, first + perGroup) of every list per group, at most
+    // kMostGroupedOperations sends and receives in all.
+    const size_t perGroup = std::max<size_t>(1, kMostGroupedOperations / (2 * size_t(std::max(1, size_ - 1))));
+    for (size_t first = 0; size_ > 1 && first < mostSegments; first += perGroup)
+      enqueueGroup([&](const Enqueued& enqueued) {
+        for (int peer = 0; peer < size_; ++peer) {
+          if (peer == rank_) continue;
+          const std::vector<RoundSegment>& theirs = segments[peer];
+          for (size_t i = first; i < std::min(theirs.size(), first + perGroup); ++i)
+            enqueued(nccl_.send(tensors[theirs[i].tensor] + theirs[i].offset, size_t(theirs[i].count), nccl::kFloat32, peer, comm_,
+                                stream_),
+                     "ncclSend");
+          for (size_t i = first; i < std::min(own.size(), first + perGroup); ++i)
+            enqueued(nccl_.recv(slots_ + uint64_t(peer) * chunk + own[i].at, size_t(own[i].count), nccl::kFloat32, peer, comm_,
+                                stream_),
+                     "ncclRecv");
+        }
+      });
     for (const RoundSegment& s : own)
       checkCuda(cudaMemcpyAsync(slots_ + uint64_t(rank_) * chunk + s.at, tensors[s.tensor] + s.offset, s.count * sizeof(float),
                                 cudaMemcpyDeviceToDevice, stream),
@@ -246,15 +265,25 @@ void NcclCommunicator::allGatherInPlace(const ShardCuts& cuts, const std::vector
   checkCuda(cudaSetDevice(device_), "cudaSetDevice");
   // The params were written by the step (on the engine's stream, or the caller's).
   checkCuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize (before the all-gather)");
-  enqueueGroup([&](const Enqueued& enqueued) {
-    for (size_t t = 0; t < cuts.tensorCount(); ++t)
-      for (int root = 0; root < size_; ++root) {
-        const int64_t count = cuts.count(t, root);
-        if (count == 0) continue;
-        float* range = tensors[t] + cuts.offset(t, root);
-        enqueued(nccl_.broadcast(range, range, size_t(count), nccl::kFloat32, root, comm_, stream_), "ncclBroadcast");
+  // Every rank makes the same list of broadcasts (from the same cuts) and cuts it into groups at
+  // the same places.
+  struct Broadcast {
+    float* range;
+    int64_t count;
+    int root;
+  };
+  std::vector<Broadcast> broadcasts;
+  for (size_t t = 0; t < cuts.tensorCount(); ++t)
+    for (int root = 0; root < size_; ++root)
+      if (cuts.count(t, root) > 0) broadcasts.push_back({tensors[t] + cuts.offset(t, root), cuts.count(t, root), root});
+  for (size_t first = 0; first < broadcasts.size(); first += kMostGroupedOperations)
+    enqueueGroup([&](const Enqueued& enqueued) {
+      const size_t last = std::min(broadcasts.size(), first + kMostGroupedOperations);
+      for (size_t i = first; i < last; ++i) {
+        const Broadcast& b = broadcasts[i];
+        enqueued(nccl_.broadcast(b.range, b.range, size_t(b.count), nccl::kFloat32, b.root, comm_, stream_), "ncclBroadcast");
       }
-  });
+    });
   waitForStream(what);
 }
 
