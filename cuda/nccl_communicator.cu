@@ -210,35 +210,19 @@ bool NcclCommunicator::reduceScatterInRankOrder(const ShardCuts& cuts, const std
   checkCuda(cudaMemsetAsync(nonFinite_, 0, sizeof(uint32_t), stream), "cudaMemsetAsync");
   // Every rank runs the same rounds (from the same cuts), even with nothing of its own.
   for (int64_t from = 0; from < longest; from += chunk) {
-    // Every owner's segments of this round, the same list on every rank.
-    std::vector<std::vector<RoundSegment>> segments(size_);
-    size_t mostSegments = 0;
-    for (int owner = 0; owner < size_; ++owner) {
-      segments[owner] = roundSegments(cuts, owner, from, chunk);
-      mostSegments = std::max(mostSegments, segments[owner].size());
-    }
-    const std::vector<RoundSegment>& own = segments[rank_];
-    // This rank's values of each peer's range go to the peer; each peer's values of this rank's
-    // range arrive in that peer's slot. A send and its receive are the same segment of the
-    // owner's list, so cutting every list at the same indices keeps each pair in one group on
-    // both sides: segments [first, first + perGroup) of every list per group, at most
-    // kMostGroupedOperations sends and receives in all.
-    const size_t perGroup = std::max<size_t>(1, kMostGroupedOperations / (2 * size_t(std::max(1, size_ - 1))));
-    for (size_t first = 0; size_ > 1 && first < mostSegments; first += perGroup)
+    // Each peer's values of this rank's range arrive in that peer's slot; this rank's values of
+    // each peer's range go to the peer (the groups: core/shard_cuts.h, exchangeGroups).
+    for (const std::vector<Exchange>& group : exchangeGroups(cuts, rank_, from, chunk, kMostGroupedOperations))
       enqueueGroup([&](const Enqueued& enqueued) {
-        for (int peer = 0; peer < size_; ++peer) {
-          if (peer == rank_) continue;
-          const std::vector<RoundSegment>& theirs = segments[peer];
-          for (size_t i = first; i < std::min(theirs.size(), first + perGroup); ++i)
-            enqueued(nccl_.send(tensors[theirs[i].tensor] + theirs[i].offset, size_t(theirs[i].count), nccl::kFloat32, peer, comm_,
-                                stream_),
-                     "ncclSend");
-          for (size_t i = first; i < std::min(own.size(), first + perGroup); ++i)
-            enqueued(nccl_.recv(slots_ + uint64_t(peer) * chunk + own[i].at, size_t(own[i].count), nccl::kFloat32, peer, comm_,
-                                stream_),
+        for (const Exchange& e : group) {
+          for (const RoundSegment& s : e.sends)
+            enqueued(nccl_.send(tensors[s.tensor] + s.offset, size_t(s.count), nccl::kFloat32, e.peer, comm_, stream_), "ncclSend");
+          for (const RoundSegment& s : e.receives)
+            enqueued(nccl_.recv(slots_ + uint64_t(e.peer) * chunk + s.at, size_t(s.count), nccl::kFloat32, e.peer, comm_, stream_),
                      "ncclRecv");
         }
       });
+    const std::vector<RoundSegment> own = roundSegments(cuts, rank_, from, chunk);
     for (const RoundSegment& s : own)
       checkCuda(cudaMemcpyAsync(slots_ + uint64_t(rank_) * chunk + s.at, tensors[s.tensor] + s.offset, s.count * sizeof(float),
                                 cudaMemcpyDeviceToDevice, stream),

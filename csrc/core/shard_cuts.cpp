@@ -49,6 +49,31 @@ std::vector<RoundSegment> roundSegments(const ShardCuts& cuts, int owner, int64_
   return segments;
 }
 
+std::vector<std::vector<Exchange>> exchangeGroups(const ShardCuts& cuts, int rank, int64_t from, int64_t chunk,
+                                                  size_t mostOperations) {
+  std::vector<std::vector<RoundSegment>> lists(cuts.size);
+  size_t longest = 0;
+  for (int owner = 0; owner < cuts.size; ++owner) {
+    lists[owner] = roundSegments(cuts, owner, from, chunk);
+    longest = std::max(longest, lists[owner].size());
+  }
+  std::vector<std::vector<Exchange>> groups;
+  if (cuts.size == 1) return groups;  // nothing to exchange
+  // Per peer at most perGroup sends and perGroup receives.
+  const size_t perGroup = std::max<size_t>(1, mostOperations / (2 * size_t(cuts.size - 1)));
+  const auto slice = [perGroup](const std::vector<RoundSegment>& list, size_t first) {
+    const size_t begin = std::min(list.size(), first), end = std::min(list.size(), first + perGroup);
+    return std::vector<RoundSegment>(list.begin() + begin, list.begin() + end);
+  };
+  for (size_t first = 0; first < longest; first += perGroup) {
+    std::vector<Exchange> group;
+    for (int peer = 0; peer < cuts.size; ++peer)
+      if (peer != rank) group.push_back({peer, slice(lists[peer], first), slice(lists[rank], first)});
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
 bool sumInRankOrder(const float* slots, int ranks, int64_t stride, int64_t n, bool mean, float* out) {
   const float divisor = static_cast<float>(ranks);
   bool nonFinite = false;

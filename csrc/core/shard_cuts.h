@@ -42,6 +42,21 @@ struct RoundSegment {
 };
 std::vector<RoundSegment> roundSegments(const ShardCuts& cuts, int owner, int64_t from, int64_t chunk);
 
+// What one rank exchanges with one peer in one group of point-to-point calls (NCCL's
+// ncclGroupStart/End): its values of the peer's range (`sends`: segments of the peer's list) and
+// the peer's values of its own range (`receives`: segments of its own list).
+struct Exchange {
+  int peer;
+  std::vector<RoundSegment> sends;
+  std::vector<RoundSegment> receives;
+};
+// The groups of rank `rank`'s exchanges in the round covering [from, from + chunk) of every
+// rank's range, each group at most `mostOperations` sends and receives in all. Every owner's list
+// is cut at the same indices on every rank, so a rank's sends to a peer in group g are exactly
+// the peer's receives from it in its group g, and every rank has the same number of groups.
+std::vector<std::vector<Exchange>> exchangeGroups(const ShardCuts& cuts, int rank, int64_t from, int64_t chunk,
+                                                  size_t mostOperations);
+
 // The rank-order float32 sum of `ranks` slots (slot r at slots + r·stride), element by element:
 // out[i] = ((s_0[i] + s_1[i]) + s_2[i]) + ..., then ÷ ranks when `mean` (one rounding each, as
 // the engine: build with -ffp-contract=off). Returns whether any out[i] is NaN or ±Inf. The CUDA

@@ -284,6 +284,61 @@ void testShardCuts() {
   short_.offsets.pop_back();
   check(refused(short_, "counts and offsets of 9 entries"), "shard cuts: sizes that disagree are refused");
 
+  // The groups of point-to-point calls (NCCL's): at every rank, group g's sends to a peer are the
+  // peer's receives in its group g, no group is over the limit, and the receives of all groups
+  // are the rank's whole list, once. Many small tensors make many segments per round.
+  ShardCuts many;
+  many.size = 4;
+  for (int t = 0; t < 300; ++t) many.lengths.push_back(3 + t % 5);
+  many.counts.assign(many.lengths.size() * 4, 0);
+  many.offsets.assign(many.lengths.size() * 4, 0);
+  for (size_t t = 0; t < many.lengths.size(); ++t) {  // each tensor cut in two: ranks t % 4 and (t + 1) % 4
+    const int64_t half = many.lengths[t] / 2;
+    many.counts[t * 4 + t % 4] = half;
+    many.counts[t * 4 + (t + 1) % 4] = many.lengths[t] - half;
+    many.offsets[t * 4 + (t + 1) % 4] = half;
+  }
+  checkShardCuts(many);
+  const auto same = [](const std::vector<RoundSegment>& a, const std::vector<RoundSegment>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].tensor != b[i].tensor || a[i].offset != b[i].offset || a[i].count != b[i].count) return false;
+    return true;
+  };
+  for (const int64_t chunk : {int64_t(7), int64_t(100), many.longestOwnCount()})
+    for (const size_t most : {size_t(6), size_t(64), size_t(1024)}) {
+      std::vector<std::vector<std::vector<Exchange>>> byRank;
+      for (int r = 0; r < 4; ++r) byRank.push_back(exchangeGroups(many, r, chunk, chunk, most));  // the second round
+      bool matched = true, withinLimit = true, complete = true;
+      for (int r = 0; r < 4; ++r) {
+        matched = matched && byRank[r].size() == byRank[0].size();
+        std::vector<RoundSegment> received;
+        for (size_t g = 0; g < byRank[r].size(); ++g) {
+          size_t operations = 0;
+          for (const Exchange& e : byRank[r][g]) {
+            operations += e.sends.size() + e.receives.size();
+            const std::vector<Exchange>& theirs = byRank[e.peer][g];
+            const auto back = std::find_if(theirs.begin(), theirs.end(), [&](const Exchange& x) { return x.peer == r; });
+            matched = matched && back != theirs.end() && same(e.sends, back->receives) && same(e.receives, back->sends);
+            if (e.peer == (r + 1) % 4) received.insert(received.end(), e.receives.begin(), e.receives.end());
+          }
+          withinLimit = withinLimit && operations <= most;
+        }
+        complete = complete && same(received, roundSegments(many, r, chunk, chunk));
+      }
+      const std::string name = "exchange groups (chunk " + std::to_string(chunk) + ", at most " + std::to_string(most) + " calls): ";
+      check(matched, name + "every send meets its receive in the same group");
+      check(withinLimit, name + "no group over the limit");
+      check(complete, name + "each peer's receives cover the rank's list once, in order");
+    }
+  check(exchangeGroups(cuts, 0, 0, 4, 1024).size() == 1 && exchangeGroups(many, 0, 0, 1, 1024).size() == 1,
+        "exchange groups: one group where the round fits");
+  ShardCuts alone = cuts;
+  alone.size = 1;
+  alone.counts = {10, 4, 7};
+  alone.offsets = {0, 0, 0};
+  check(exchangeGroups(alone, 0, 0, 21, 1024).empty(), "exchange groups: none at world size 1");
+
   // The reference sum: rank order, one rounding each. In float32 (1e8 + 1) + -1e8 is 0 (1e8 + 1
   // rounds to 1e8), while summing the other way round, (-1e8 + 1e8) + 1, would give 1.
   const std::vector<float> slots{1e8f, 1.0f, 1.0f, 4.0f, -1e8f, 2.0f};  // 3 ranks of 2 elements
