@@ -201,6 +201,17 @@ const DISTRIBUTED_USER = `
   })().catch((e) => { console.error(e); process.exitCode = 1; });
 `;
 
+// ShardedMicroAdam over ProcessGroup.single() (no MPI, no distributed addon) and what NCCL is here.
+const SINGLE_USER = `
+  const { ProcessGroup, ShardedMicroAdam, ncclInfo } = require("microadam-native/distributed");
+  (async () => {
+    const group = ProcessGroup.single();
+    const opt = await ShardedMicroAdam.create([new Float32Array(5000)], { lr: 0.1 }, group);
+    const step = await opt.step([new Float32Array(5000).fill(1)]);
+    console.log(JSON.stringify({ rank: group.rank, size: group.size, step, nccl: ncclInfo() }));
+  })().catch((e) => { console.error(e); process.exitCode = 1; });
+`;
+
 test("the distributed addon builds inside the installed package (npx microadam-native-build-distributed) and runs under mpirun", async () => {
   if (!hasCommand("mpicxx") || !hasCommand("mpirun")) {
     console.warn("SKIPPED: no MPI here (mpicxx, mpirun), so the installed package's distributed addon was not built");
@@ -210,6 +221,10 @@ test("the distributed addon builds inside the installed package (npx microadam-n
   npm(["install", "--ignore-scripts", tarball], project);
   const installed = path.join(project, "node_modules", "microadam-native");
   expect(() => node(["-e", "require('microadam-native/distributed').ProcessGroup.init()"], project)).toThrow(/ERR_MICROADAM_DISTRIBUTED_UNAVAILABLE|distributed addon is not built/);
+  // Before it is built: a group of one needs no MPI, and the prebuild can look for NCCL (it carries CUDA).
+  const alone = JSON.parse(node(["-e", SINGLE_USER], project).trim());
+  expect(alone).toMatchObject({ rank: 0, size: 1, step: { step: 1, skipped: false }, nccl: { compiled: true, path: "libnccl.so.2" } });
+  if (!alone.nccl.available) expect(alone.nccl.error).toMatch(/NCCL could not be loaded \(libnccl\.so\.2/);
   execFileSync("npx", ["--no-install", "microadam-native-build-distributed"], { cwd: project, ...quiet });
   expect(fs.existsSync(path.join(installed, "build", "distributed", "microadam_distributed.node"))).toBe(true);
   // The main addon still comes from the prebuild: nothing was built where node-gyp-build looks.
