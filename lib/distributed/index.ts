@@ -7,8 +7,8 @@ export {
   type ShardedLayout,
   type ShardedMicroAdamOptions,
   type ShardedParamGroup,
-  type ShardedTensor,
 } from "./sharded-optimizer";
+export type { ShardedTensor } from "./sharded-params";
 export { ncclInfo, type NcclInfo } from "./nccl";
 export { partition, lcm, stateBytesOf, type Partition, type Piece } from "./partition";
 export { joinSnapshots, sliceSnapshot, type SliceLayout } from "./snapshot-slices";
