@@ -2,6 +2,7 @@
 // One rank of the run; launch with mpirun:
 //
 //   mpirun --allow-run-as-root --oversubscribe --bind-to none -np N node bench/distributed-step.js [--total 8e6] [--tensors 8] [--steps 12]
+//       [--threads T] [--skew-ms S]
 //
 // Each rank steps the same model (--total elements in --tensors equal tensors) with its own
 // gradients; rank 0 prints one JSON line: the median step wall time (and its parts: reduce,
@@ -9,15 +10,58 @@
 // rank against the single-process total, and the step's buffers per rank. With N processes on
 // fewer cores than N × the engine's threads the ranks compete for the cores: on the 2-core
 // project VM, N = 2 gives each rank one core, N = 4 oversubscribes.
+//
+// --skew-ms S: the last rank computes (a busy loop) for S ms before each step, as a rank that
+// finishes its forward and backward passes later would, so every other rank waits about S ms in
+// the step's first collective. Rank 0 then also reports how much CPU its communication thread
+// (microadam-mpi) spent per step while waiting (the wait loop's polling, which takes a core from
+// the ranks still computing when the ranks outnumber the cores), and how long after the last rank
+// called step() its step returned (the wake-up latency of the wait loop plus the collectives and
+// the local step; compare with the step time at S = 0).
 "use strict";
+const fs = require("node:fs");
+const { performance } = require("node:perf_hooks");
 const { parseArgs } = require("node:util");
 const { ProcessGroup, ShardedMicroAdam } = require("../dist/distributed");
 const { getNumThreads, setNumThreads } = require("../dist");
 
-const { values } = parseArgs({ options: { total: { type: "string", default: "8e6" }, tensors: { type: "string", default: "8" }, steps: { type: "string", default: "12" }, threads: { type: "string" } } });
+const { values } = parseArgs({
+  options: { total: { type: "string", default: "8e6" }, tensors: { type: "string", default: "8" }, steps: { type: "string", default: "12" }, threads: { type: "string" }, "skew-ms": { type: "string", default: "0" } },
+});
 const total = Number(values.total);
 const count = Number(values.tensors);
 const steps = Number(values.steps);
+const skewMs = Number(values["skew-ms"]);
+
+/**
+ * Seconds on a CPU of this process's threads named `name` (Linux: the first field of
+ * /proc/self/task/<tid>/schedstat, in nanoseconds; NaN elsewhere).
+ */
+function threadCpuSeconds(name) {
+  let tasks;
+  try {
+    tasks = fs.readdirSync("/proc/self/task");
+  } catch {
+    return NaN;
+  }
+  let seconds = 0;
+  for (const tid of tasks) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() !== name) continue;
+      seconds += Number(fs.readFileSync(`/proc/self/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e9;
+    } catch {
+      // the thread ended
+    }
+  }
+  return seconds;
+}
+
+function busyFor(ms) {
+  const until = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < until) x += Math.sqrt(x + 1);
+  return x;
+}
 
 (async () => {
   const group = ProcessGroup.init({ timeoutSeconds: 600 });
@@ -27,12 +71,24 @@ const steps = Number(values.steps);
   const grads = Array.from({ length: count }, (_, t) => Float32Array.from({ length: per }, (_, i) => Math.cos(i * 0.37 + t + group.rank)));
   const opt = await ShardedMicroAdam.create(params, { lr: 1e-3 }, group);
   const times = [];
+  let commCpu = 0;
+  // Wall-clock milliseconds (one clock for every process on this machine): when this rank called
+  // step() and when its step returned.
+  const called = new Float64Array(steps);
+  const returned = new Float64Array(steps);
   for (let s = 0; s < steps; s++) {
     await group.barrier();
+    const cpu0 = threadCpuSeconds("microadam-mpi");
     const t0 = process.hrtime.bigint();
+    if (skewMs > 0 && group.rank === group.size - 1) busyFor(skewMs);
+    called[s] = performance.timeOrigin + performance.now();
     await opt.step(grads);
+    returned[s] = performance.timeOrigin + performance.now();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (s >= 2) commCpu += threadCpuSeconds("microadam-mpi") - cpu0;
   }
+  const lastCalled = (await group.allGather(called))[group.size - 1];
+  const afterLast = Array.from(returned.subarray(2), (t, i) => t - lastCalled[i + 2]).sort((a, b) => a - b);
   const sorted = times.slice(2).sort((a, b) => a - b);
   if (group.rank === 0)
     console.log(
@@ -42,6 +98,9 @@ const steps = Number(values.steps);
         engineThreads: getNumThreads(),
         stepMsMedian: +sorted[Math.floor(sorted.length / 2)].toFixed(1),
         stepMsMin: +sorted[0].toFixed(1),
+        ...(skewMs > 0 && group.size > 1
+          ? { skewMs, afterLastRankMsMedian: +afterLast[Math.floor(afterLast.length / 2)].toFixed(2), commThreadCpuMsPerStep: +((1000 * commCpu) / (steps - 2)).toFixed(2) }
+          : {}),
         stateBytesByRank: opt.stateBytesByRank,
         totalStateBytes: opt.totalStateBytes,
         bufferBytesPerRank: opt.bufferBytes,

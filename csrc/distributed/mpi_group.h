@@ -43,6 +43,9 @@ struct GroupInfo {
 
 class MpiGroup {
  public:
+  // The communication thread's name (pthread_setname_np; at most 15 characters).
+  static constexpr const char* kThreadName = "microadam-mpi";
+
   // Starts the communication thread and initializes MPI on it (once per process: MPI cannot be
   // initialized again after MPI_Finalize). Throws CollectiveError when MPI refuses.
   static MpiGroup& start(double timeoutSeconds);
