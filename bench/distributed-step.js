@@ -11,13 +11,16 @@
 // fewer cores than N × the engine's threads the ranks compete for the cores: on the 2-core
 // project VM, N = 2 gives each rank one core, N = 4 oversubscribes.
 //
-// --skew-ms S: the last rank computes (a busy loop) for S ms before each step, as a rank that
+// --skew-ms S: the last rank computes before each step (a fixed amount of arithmetic, calibrated
+// to take S ms on its core when it starts), as a rank that
 // finishes its forward and backward passes later would, so every other rank waits about S ms in
 // the step's first collective. Rank 0 then also reports how much CPU its communication thread
 // (microadam-mpi) spent per step while waiting (the wait loop's polling, which takes a core from
 // the ranks still computing when the ranks outnumber the cores), and how long after the last rank
 // called step() its step returned (the wake-up latency of the wait loop plus the collectives and
-// the local step; compare with the step time at S = 0).
+// the local step; compare with the step time at S = 0), and how long the late rank's work took
+// (more than S where other threads took its core: with more ranks than cores, the waiting ranks'
+// polling).
 "use strict";
 const fs = require("node:fs");
 const { performance } = require("node:perf_hooks");
@@ -56,11 +59,31 @@ function threadCpuSeconds(name) {
   return seconds;
 }
 
-function busyFor(ms) {
-  const until = performance.now() + ms;
+/** A fixed amount of arithmetic (a late rank's forward and backward passes). */
+function work(iterations) {
   let x = 0;
-  while (performance.now() < until) x += Math.sqrt(x + 1);
+  for (let i = 0; i < iterations; i++) x += Math.sqrt(x + i);
   return x;
+}
+
+/** Iterations of work() that take `ms` on this core now (the median of 5 timings of a 10 ms guess). */
+function calibrate(ms) {
+  let guess = 1e5;
+  for (;;) {
+    const t0 = performance.now();
+    work(guess);
+    const took = performance.now() - t0;
+    if (took >= 10) break;
+    guess *= 2;
+  }
+  const rates = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    work(guess);
+    rates.push(guess / (performance.now() - t0));
+  }
+  rates.sort((a, b) => a - b);
+  return Math.round(rates[2] * ms);
 }
 
 (async () => {
@@ -70,17 +93,23 @@ function busyFor(ms) {
   const params = Array.from({ length: count }, (_, t) => Float32Array.from({ length: per }, (_, i) => Math.sin(i * 0.001 + t)));
   const grads = Array.from({ length: count }, (_, t) => Float32Array.from({ length: per }, (_, i) => Math.cos(i * 0.37 + t + group.rank)));
   const opt = await ShardedMicroAdam.create(params, { lr: 1e-3 }, group);
+  const skewIterations = skewMs > 0 && group.rank === group.size - 1 ? calibrate(skewMs) : 0;
   const times = [];
   let commCpu = 0;
   // Wall-clock milliseconds (one clock for every process on this machine): when this rank called
   // step() and when its step returned.
   const called = new Float64Array(steps);
   const returned = new Float64Array(steps);
+  const worked = new Float64Array(steps); // the late rank: how long its work took (S ms on a core of its own)
   for (let s = 0; s < steps; s++) {
     await group.barrier();
     const cpu0 = threadCpuSeconds("microadam-mpi");
     const t0 = process.hrtime.bigint();
-    if (skewMs > 0 && group.rank === group.size - 1) busyFor(skewMs);
+    if (skewIterations > 0) {
+      const w0 = performance.now();
+      work(skewIterations);
+      worked[s] = performance.now() - w0;
+    }
     called[s] = performance.timeOrigin + performance.now();
     await opt.step(grads);
     returned[s] = performance.timeOrigin + performance.now();
@@ -88,6 +117,7 @@ function busyFor(ms) {
     if (s >= 2) commCpu += threadCpuSeconds("microadam-mpi") - cpu0;
   }
   const lastCalled = (await group.allGather(called))[group.size - 1];
+  const lastWorked = Array.from((await group.allGather(worked))[group.size - 1].subarray(2)).sort((a, b) => a - b);
   const afterLast = Array.from(returned.subarray(2), (t, i) => t - lastCalled[i + 2]).sort((a, b) => a - b);
   const sorted = times.slice(2).sort((a, b) => a - b);
   if (group.rank === 0)
@@ -99,7 +129,7 @@ function busyFor(ms) {
         stepMsMedian: +sorted[Math.floor(sorted.length / 2)].toFixed(1),
         stepMsMin: +sorted[0].toFixed(1),
         ...(skewMs > 0 && group.size > 1
-          ? { skewMs, afterLastRankMsMedian: +afterLast[Math.floor(afterLast.length / 2)].toFixed(2), commThreadCpuMsPerStep: +((1000 * commCpu) / (steps - 2)).toFixed(2) }
+          ? { skewMs, afterLastRankMsMedian: +afterLast[Math.floor(afterLast.length / 2)].toFixed(2), lateRankWorkMsMedian: +lastWorked[Math.floor(lastWorked.length / 2)].toFixed(2), commThreadCpuMsPerStep: +((1000 * commCpu) / (steps - 2)).toFixed(2) }
           : {}),
         stateBytesByRank: opt.stateBytesByRank,
         totalStateBytes: opt.totalStateBytes,
