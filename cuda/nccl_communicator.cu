@@ -1,7 +1,6 @@
 #include "nccl_communicator.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
 #include <thread>
 
@@ -24,7 +23,6 @@ constexpr size_t kMostGroupedOperations = 1024;
 // never arrive stops waiting at the deadline, and a communicator that arrives after it is aborted.
 struct Joining {
   std::mutex mutex;
-  std::condition_variable done;
   bool finished = false;
   bool abandoned = false;
   nccl::Result result = nccl::kSuccess;
@@ -75,10 +73,17 @@ NcclCommunicator::NcclCommunicator(const std::vector<uint8_t>& id, int size, int
       joining->comm = comm;
       joining->cudaError = cudaError;
       joining->finished = true;
-      joining->done.notify_all();
     }).detach();
+    // Polled rather than a timed condition-variable wait: that would need pthread_cond_clockwait
+    // (glibc 2.30), above the prebuilds' glibc floor of 2.28 (csrc/compat/glibc_floor.cpp).
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
     std::unique_lock<std::mutex> lock(joining->mutex);
-    if (!joining->done.wait_for(lock, timeout_, [&] { return joining->finished; })) {
+    while (!joining->finished && std::chrono::steady_clock::now() < deadline) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      lock.lock();
+    }
+    if (!joining->finished) {
       joining->abandoned = true;
       throw CollectiveTimeoutError("ncclCommInitRank: not every one of the " + std::to_string(size) + " ranks joined within " +
                                    std::to_string(timeoutSeconds) + " s (a rank died, or called something else)");
