@@ -73,6 +73,20 @@ test("ShardedMicroAdam over it equals MicroAdam bit for bit, skips a NaN step, a
   }
 });
 
+test("dispose() during a step frees the state once the step has settled, and later steps are refused", async () => {
+  const params = [new Float32Array(2000).fill(1)];
+  const opt = await ShardedMicroAdam.create(params, options, ProcessGroup.single());
+  const local = opt.localOptimizer!;
+  const inFlight = opt.step([new Float32Array(2000).fill(0.5)]);
+  opt.dispose();
+  expect(local.states[0].disposed).toBe(false); // the step's collectives may still read its buffers
+  await expect(inFlight).resolves.toEqual({ step: 1, skipped: false });
+  expect(params[0].some((v) => v !== 1)).toBe(true);
+  expect(local.states[0].disposed).toBe(true);
+  await expect(opt.step([new Float32Array(2000)])).rejects.toThrow(/disposed/);
+  opt.dispose(); // again: nothing more to free
+});
+
 test("its collectives check what they are given", async () => {
   const group = ProcessGroup.single();
   await expect(group.broadcast(Uint8Array.of(1), 1)).rejects.toThrow(/root/);

@@ -120,6 +120,7 @@ export class ShardedMicroAdam {
   private steps = 0;
   private busy = false;
   private disposedFlag = false;
+  private released = false;
 
   private constructor(params: unknown, options: unknown, group: ProcessGroup) {
     if (!(group instanceof ProcessGroupClass)) throw typeError("group", "a ProcessGroup (ProcessGroup.init())", group);
@@ -341,7 +342,7 @@ export class ShardedMicroAdam {
       await native.allGatherInPlace(this.tensors, this.cutCounts, this.cutOffsets);
       return { step: ++this.steps, skipped: false };
     } finally {
-      this.busy = false;
+      this.settle();
     }
   }
 
@@ -361,7 +362,7 @@ export class ShardedMicroAdam {
       native.allGatherInPlaceSync(this.tensors, this.cutCounts, this.cutOffsets);
       return { step: ++this.steps, skipped: false };
     } finally {
-      this.busy = false;
+      this.settle();
     }
   }
 
@@ -377,7 +378,7 @@ export class ShardedMicroAdam {
       await onDevice.allGather();
       return { step: ++this.steps, skipped: false };
     } finally {
-      this.busy = false;
+      this.settle();
     }
   }
 
@@ -433,11 +434,26 @@ export class ShardedMicroAdam {
     return this.exclusive(() => loadSharded(this, directory));
   }
 
-  /** Frees this rank's state. */
+  /**
+   * Frees this rank's state (and on device 'cuda' its device buffers and communicator). During a
+   * step or checkpoint the memory is freed when it settles: its collectives may still be reading it.
+   */
   dispose(): void {
     this.disposedFlag = true;
+    if (!this.busy) this.release();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
     this.local?.dispose();
     this.onDevice?.dispose();
+  }
+
+  /** The end of a step or checkpoint: not busy, and a dispose() that came during it takes effect. */
+  private settle(): void {
+    this.busy = false;
+    if (this.disposedFlag) this.release();
   }
 
   /** @internal */
@@ -454,7 +470,7 @@ export class ShardedMicroAdam {
     try {
       return await fn();
     } finally {
-      this.busy = false;
+      this.settle();
     }
   }
 
