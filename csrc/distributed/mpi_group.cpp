@@ -13,6 +13,8 @@
 #include <memory>
 #include <sstream>
 
+#include "core/shard_cuts.h"
+
 namespace microadam::distributed {
 
 namespace {
@@ -240,45 +242,32 @@ bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int
   requireUsable(what);
   checkCuts(grads);
   const int size = info_.size;
-  const size_t count = grads.tensors.size();
-  // Each rank's range as segments (tensor, offset in it, length, start in the range).
-  struct Segment {
-    size_t tensor;
-    int64_t offset, length, start;
-  };
-  std::vector<std::vector<Segment>> ranges(size);
-  std::vector<int64_t> own(size, 0);
-  for (size_t t = 0; t < count; t++)
-    for (int r = 0; r < size; r++) {
-      int64_t c = grads.counts[t * size + r];
-      if (c > 0) ranges[r].push_back({t, grads.offsets[t * size + r], c, own[r]});
-      own[r] += c;
-    }
+  // The rounds and the sum are the ones every transport shares (core/shard_cuts.h: NCCL's too).
+  ShardCuts shard;
+  shard.size = size;
+  shard.lengths = grads.lengths;
+  shard.counts.assign(grads.counts.begin(), grads.counts.end());
+  shard.offsets.assign(grads.offsets.begin(), grads.offsets.end());
+  std::vector<int64_t> own(size);
+  for (int r = 0; r < size; r++) own[r] = shard.ownCount(r);
   if (own[info_.rank] != outLength)
     throw ArgumentError(std::string(what) + ": out has " + std::to_string(outLength) + " elements, this rank's ranges " +
                         std::to_string(own[info_.rank]));
-  int64_t longest = 0;
-  for (int64_t o : own) longest = std::max(longest, o);
+  const int64_t longest = shard.longestOwnCount();
   const int64_t chunk = std::max<int64_t>(1, std::min(chunkElements, longest));
   if (chunk * size > INT_MAX) throw ArgumentError(std::string(what) + ": chunk × world size exceeds one MPI call's count");
   sendChunk_.resize(static_cast<size_t>(chunk) * size);
   recvChunk_.resize(static_cast<size_t>(chunk) * size);
   std::vector<int> sendCounts(size), sendOffsets(size), recvCounts(size), recvOffsets(size);
   for (int r = 0; r < size; r++) sendOffsets[r] = recvOffsets[r] = static_cast<int>(r * chunk);
-  const float divisor = static_cast<float>(size);
   bool nonFinite = false;
   // Every rank runs the same number of rounds (from the same cuts), even with nothing of its own.
   for (int64_t lo = 0; lo < longest; lo += chunk) {
-    for (int r = 0; r < size; r++) {
-      const int64_t hi = std::min(lo + chunk, own[r]);
-      sendCounts[r] = static_cast<int>(std::max<int64_t>(0, hi - lo));
+    for (int r = 0; r < size; r++) {  // this rank's values of rank r's next chunk, packed for r
+      sendCounts[r] = static_cast<int>(std::clamp<int64_t>(own[r] - lo, 0, chunk));
       float* to = sendChunk_.data() + static_cast<size_t>(r) * chunk;
-      for (const Segment& seg : ranges[r]) {  // the part of rank r's range [lo, hi) in each segment
-        const int64_t from = std::max(lo, seg.start), until = std::min(hi, seg.start + seg.length);
-        if (from >= until) continue;
-        const float* source = grads.tensors[seg.tensor] + seg.offset + (from - seg.start);
-        std::copy(source, source + (until - from), to + (from - lo));
-      }
+      for (const RoundSegment& s : roundSegments(shard, r, lo, chunk))
+        std::copy(grads.tensors[s.tensor] + s.offset, grads.tensors[s.tensor] + s.offset + s.count, to + s.at);
     }
     const int mine = sendCounts[info_.rank];
     for (int r = 0; r < size; r++) recvCounts[r] = mine;
@@ -287,15 +276,9 @@ bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int
                          recvCounts.data(), recvOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD, &request),
           what);
     wait(&request, what);
-    // The sum in rank order, one float32 rounding per addition (built with -ffp-contract=off and
-    // without fast-math, like the engine): the same bits as the test's Math.fround reference.
-    for (int i = 0; i < mine; i++) {
-      float sum = recvChunk_[i];
-      for (int r = 1; r < size; r++) sum = sum + recvChunk_[static_cast<size_t>(r) * chunk + i];
-      if (mean) sum = sum / divisor;
-      out[lo + i] = sum;
-      nonFinite |= !std::isfinite(sum);
-    }
+    // The sum in rank order, one float32 rounding per addition (shard_cuts.cpp is compiled here
+    // with -ffp-contract=off and without fast-math, like the engine).
+    nonFinite |= sumInRankOrder(recvChunk_.data(), size, chunk, mine, mean, out + lo);
   }
   return nonFinite;
 }
