@@ -224,6 +224,24 @@ withMpi("ProcessGroup collectives and model.fit (mpirun, loopback)", () => {
   });
 });
 
+withMpi("bf16 and f16 params (mpirun, loopback)", () => {
+  for (const size of [2, 3]) {
+    test(`world size ${size}: bf16, f16 (AdamW) and float32 params equal a single-process MicroAdam bit for bit`, async () => {
+      const run = await mpirun(size, path.join(root, "test", "distributed", "half-worker.js"), []);
+      expectSuccess(run);
+      const ranks = run.stdout.trim().split("\n").map((line) => JSON.parse(line)).sort((a, b) => a.rank - b.rank);
+      expect(ranks.map((r) => r.rank)).toEqual(Array.from({ length: size }, (_, r) => r));
+      const reference = ranks[0].reference;
+      for (const r of ranks) {
+        expect(r.results).toEqual([1, 2, 3, 4, 5].map((step) => ({ step, skipped: false })));
+        expect(r.changed).toBe(true);
+        expect(r.dense).toBe(true);
+        if (r.params !== reference) throw new Error(`rank ${r.rank} of ${size}: params differ from the single process`);
+      }
+    });
+  }
+});
+
 withMpi("faults (mpirun, loopback)", () => {
   test("a tensor list that differs between ranks: every rank refuses to create the optimizer, naming the rank that differs", async () => {
     const run = await mpirun(3, faultWorker, ["mismatch"]);

@@ -154,6 +154,7 @@ Buffer typedArray(const Napi::Value& value, const char* name) {
     case napi_int32_array: b.type = ElementType::Int32; break;
     case napi_float32_array: b.type = ElementType::Float32; break;
     case napi_float64_array: b.type = ElementType::Float64; break;
+    case napi_uint16_array: b.type = ElementType::Uint16; break;
     default:
       throw Napi::TypeError::New(value.Env(), std::string("Expected a Uint8Array, Int32Array, Float32Array or Float64Array for ") + name);
   }
@@ -203,18 +204,21 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   });
 }
 
-// (tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): the cuts of
-// MpiGroup::TensorCuts; every tensor is kept alive by the operation.
+// (tensors: (Float32Array | Uint16Array)[], counts: Int32Array, offsets: Int32Array): the cuts of
+// MpiGroup::TensorCuts (Uint16Arrays: bf16/f16 params, for the all-gather only); every tensor is
+// kept alive by the operation.
 MpiGroup::TensorCuts tensorCuts(const Napi::CallbackInfo& info, Operation& op) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "Expected an array of Float32Arrays for tensors");
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "Expected an array of Float32Arrays or Uint16Arrays for tensors");
   Napi::Array tensors = info[0].As<Napi::Array>();
   MpiGroup::TensorCuts cuts;
   for (uint32_t t = 0; t < tensors.Length(); t++) {
     Napi::Value value = tensors.Get(t);
     Buffer b = typedArray(value, "tensors[i]");
-    if (b.type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected Float32Arrays in tensors");
-    cuts.tensors.push_back(static_cast<float*>(b.data));
+    if (b.type != ElementType::Float32 && b.type != ElementType::Uint16)
+      throw Napi::TypeError::New(env, "Expected Float32Arrays or Uint16Arrays in tensors");
+    cuts.tensors.push_back(b.data);
+    cuts.types.push_back(b.type);
     cuts.lengths.push_back(b.length);
     keep(op, value);
   }
@@ -235,6 +239,8 @@ Napi::Value ReduceScatterInRankOrder(const Napi::CallbackInfo& info) {
     requireGroup();
     auto op = std::make_unique<Operation>(env);
     MpiGroup::TensorCuts cuts = tensorCuts(info, *op);
+    for (ElementType type : cuts.types)
+      if (type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected Float32Arrays in tensors (the gradients)");
     Buffer out = typedArray(info[3], "out");
     if (out.type != ElementType::Float32) throw Napi::TypeError::New(env, "Expected a Float32Array for out");
     bool mean = info[4].ToBoolean();

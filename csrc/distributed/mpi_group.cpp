@@ -27,6 +27,7 @@ MPI_Datatype mpiType(ElementType type) {
     case ElementType::Int32: return MPI_INT;
     case ElementType::Float32: return MPI_FLOAT;
     case ElementType::Float64: return MPI_DOUBLE;
+    case ElementType::Uint16: return MPI_UINT16_T;
   }
   return MPI_BYTE;
 }
@@ -241,6 +242,8 @@ bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int
   const char* what = "reduce-scatter (MPI_Ialltoallv)";
   requireUsable(what);
   checkCuts(grads);
+  for (ElementType type : grads.types)
+    if (type != ElementType::Float32) throw ArgumentError(std::string(what) + ": the gradients must be float32");
   const int size = info_.size;
   // The rounds and the sum are the ones every transport shares (core/shard_cuts.h: NCCL's too).
   ShardCuts shard;
@@ -266,8 +269,10 @@ bool MpiGroup::reduceScatterInRankOrder(const TensorCuts& grads, float* out, int
     for (int r = 0; r < size; r++) {  // this rank's values of rank r's next chunk, packed for r
       sendCounts[r] = static_cast<int>(std::clamp<int64_t>(own[r] - lo, 0, chunk));
       float* to = sendChunk_.data() + static_cast<size_t>(r) * chunk;
-      for (const RoundSegment& s : roundSegments(shard, r, lo, chunk))
-        std::copy(grads.tensors[s.tensor] + s.offset, grads.tensors[s.tensor] + s.offset + s.count, to + s.at);
+      for (const RoundSegment& s : roundSegments(shard, r, lo, chunk)) {
+        const float* source = static_cast<const float*>(grads.tensors[s.tensor]) + s.offset;
+        std::copy(source, source + s.count, to + s.at);
+      }
     }
     const int mine = sendCounts[info_.rank];
     for (int r = 0; r < size; r++) recvCounts[r] = mine;
@@ -292,7 +297,7 @@ void MpiGroup::allGatherInPlace(const TensorCuts& params) {
   std::vector<MPI_Request> requests(count, MPI_REQUEST_NULL);
   for (size_t t = 0; t < count; t++)
     check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params.tensors[t], &params.counts[t * size], &params.offsets[t * size],
-                          MPI_FLOAT, MPI_COMM_WORLD, &requests[t]),
+                          mpiType(params.types[t]), MPI_COMM_WORLD, &requests[t]),
           what);
   waitAll(requests.data(), static_cast<int>(count), what);
 }

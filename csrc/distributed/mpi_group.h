@@ -31,7 +31,8 @@ struct ArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-enum class ElementType { Byte, Int32, Float32, Float64 };
+// Uint16: bf16 and f16 params, moved as their bits.
+enum class ElementType { Byte, Int32, Float32, Float64, Uint16 };
 enum class ReduceOp { Max, Min, Sum };
 
 struct GroupInfo {
@@ -65,7 +66,8 @@ class MpiGroup {
   // [offsets[t*size + r], offsets[t*size + r] + counts[t*size + r]) of tensor t (a count of 0:
   // nothing). The same on every rank.
   struct TensorCuts {
-    std::vector<float*> tensors;
+    std::vector<void*> tensors;
+    std::vector<ElementType> types;  // of each tensor: Float32, or Uint16 (bf16/f16 params; all-gather only)
     std::vector<int64_t> lengths;
     std::vector<int> counts;
     std::vector<int> offsets;

@@ -26,10 +26,10 @@ export interface DistributedBinding {
    */
   reduceScatterInRankOrder(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean, chunkElements: number): Promise<boolean>;
   /** Every rank's own ranges (as above) of every tensor to every rank, in place. */
-  allGatherInPlace(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): Promise<void>;
+  allGatherInPlace(tensors: (Float32Array | Uint16Array)[], counts: Int32Array, offsets: Int32Array): Promise<void>;
   // The same, waiting on the JS thread (for synchronous hosts: a tfjs optimizer's applyGradients).
   reduceScatterInRankOrderSync(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array, out: Float32Array, mean: boolean, chunkElements: number): boolean;
-  allGatherInPlaceSync(tensors: Float32Array[], counts: Int32Array, offsets: Int32Array): void;
+  allGatherInPlaceSync(tensors: (Float32Array | Uint16Array)[], counts: Int32Array, offsets: Int32Array): void;
   allReduceSync<T extends Int32Array | Float64Array>(values: T, op: "max" | "min" | "sum"): T;
   broadcastSync(buffer: CollectiveArray, root: number): void;
   allGatherV<T extends CollectiveArray>(send: T, recv: T, counts: number[]): Promise<void>;

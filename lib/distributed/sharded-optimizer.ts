@@ -13,7 +13,7 @@ import { checkHyper, HYPER_FIELDS, NON_FINITE_POLICIES, type ResolvedHyper } fro
 import type { AdamWSnapshot } from "../adamw";
 import { DEFAULT_DENSE_BELOW, microAdamWithKinds, type MicroAdam, type MicroAdamOptions, type ParamGroup } from "../optimizer";
 import { STATE_DEFAULTS, resolveStateConfig } from "../state";
-import type { DeviceTensor, MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
+import type { DeviceTensor, Dtype, HalfTensor, MicroAdamSnapshot, NonFinitePolicy, StepResult } from "../types";
 import { rangeError, rejectUnknownKeys, requireInteger, requireNumberIn, requireObject, requireOneOf, typeError, withCode } from "../validate";
 import { DeviceShards, deviceRef, type DeviceRef } from "./device-shards";
 import { normalizeGroups, type ShardedTensor } from "./sharded-params";
@@ -105,8 +105,9 @@ export class ShardedMicroAdam {
   /** Elements of each tensor, in flattened group order, and the group of each. */
   private readonly lengths: number[];
   private readonly groupOf: number[];
-  /** The tensors (device 'cpu'; empty on 'cuda'). */
-  private readonly tensors: Float32Array[];
+  /** The params' memory (device 'cpu': Float32Arrays, and Uint16Arrays of bf16/f16 params; empty on 'cuda'), and each param's dtype. */
+  private readonly tensors: (Float32Array | Uint16Array)[];
+  private readonly dtypes: Dtype[];
   /** The device side (device 'cuda' only). */
   private readonly onDevice?: DeviceShards;
   /** The local MicroAdam over this rank's pieces (undefined when it has none), and its groups' outer index. */
@@ -154,13 +155,24 @@ export class ShardedMicroAdam {
     this.lengths = [];
     this.groupOf = [];
     this.tensors = [];
+    this.dtypes = [];
     const deviceParams: DeviceRef[] = [];
     groups.forEach((g, gi) =>
       g.refs.forEach((ref) => {
-        this.lengths.push(ref instanceof Float32Array ? ref.length : ref.numel);
         this.groupOf.push(gi);
-        if (ref instanceof Float32Array) this.tensors.push(ref);
-        else deviceParams.push(ref);
+        if (ref instanceof Float32Array) {
+          this.lengths.push(ref.length);
+          this.tensors.push(ref);
+          this.dtypes.push("f32");
+        } else if ("data" in ref) {
+          this.lengths.push(ref.data.length);
+          this.tensors.push(ref.data);
+          this.dtypes.push(ref.dtype);
+        } else {
+          this.lengths.push(ref.numel);
+          deviceParams.push(ref);
+          this.dtypes.push("f32");
+        }
       }),
     );
     this.partition = partition(
@@ -186,7 +198,7 @@ export class ShardedMicroAdam {
     if (own.length > 0) {
       try {
         // One local group per outer group with pieces here, so per-group lr changes reach them.
-        const localGroups: { params: (Float32Array | DeviceTensor)[]; lr: number }[] = [];
+        const localGroups: { params: (Float32Array | HalfTensor | DeviceTensor)[]; lr: number }[] = [];
         const pieceParams = this.onDevice?.pieceParams();
         own.forEach((piece, i) => {
           const outer = this.groupOf[piece.tensor];
@@ -194,7 +206,7 @@ export class ShardedMicroAdam {
             this.localGroupOuter.push(outer);
             localGroups.push({ params: [], lr: 0 });
           }
-          localGroups[localGroups.length - 1].params.push(pieceParams ? pieceParams[i] : this.tensors[piece.tensor].subarray(piece.begin, piece.end));
+          localGroups[localGroups.length - 1].params.push(pieceParams ? pieceParams[i] : this.hostPiece(piece));
         });
         // A piece's kind is its whole tensor's (a piece of a large tensor may be small).
         this.local = microAdamWithKinds(
@@ -311,6 +323,13 @@ export class ShardedMicroAdam {
   /** Snapshots of this rank's pieces' states, in the order of `pieces` (AdamW snapshots for tensors under denseBelow). */
   shardSnapshots(): (MicroAdamSnapshot | AdamWSnapshot)[] {
     return this.local ? this.local.states.map((s) => s.snapshot()) : [];
+  }
+
+  /** A piece's view of its host param, of the param's dtype. */
+  private hostPiece(piece: Piece): Float32Array | HalfTensor {
+    const data = this.tensors[piece.tensor].subarray(piece.begin, piece.end);
+    const dtype = this.dtypes[piece.tensor];
+    return dtype === "f32" ? (data as Float32Array) : { data: data as Uint16Array, dtype };
   }
 
   /** @internal Whether tensor t (flattened group order) has AdamW states: fewer than denseBelow elements. */
@@ -483,6 +502,7 @@ export class ShardedMicroAdam {
   describe(): string {
     return JSON.stringify({
       numels: this.lengths,
+      dtypes: this.dtypes,
       device: this.device,
       groups: this.paramGroups.map((g) => g.params.length),
       hyper: this.paramGroups.map((_, i) => this.hyperOf(i)),
@@ -497,7 +517,7 @@ export class ShardedMicroAdam {
   /** The tensor count and a fingerprint of describe(): equal on every rank when they agree. */
   private agreementKey(): Int32Array {
     const [a, b] = fingerprint(this.describe());
-    return Int32Array.of(this.tensors.length, a, b);
+    return Int32Array.of(this.lengths.length, a, b);
   }
 
   private async checkAgreement(): Promise<void> {
