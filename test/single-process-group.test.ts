@@ -87,6 +87,28 @@ test("dispose() during a step frees the state once the step has settled, and lat
   opt.dispose(); // again: nothing more to free
 });
 
+test("bf16 params over it equal MicroAdam's; a malformed half param is refused by name", async () => {
+  const group = ProcessGroup.single();
+  const next = seeded(3);
+  const bits = Uint16Array.from({ length: 1500 }, () => 0x3f80 + Math.floor(next() * 64)); // bf16 near 1
+  const sharded = { data: bits.slice(), dtype: "bf16" as const };
+  const plain = { data: bits.slice(), dtype: "bf16" as const };
+  const lr = { ...options, lr: 0.05 }; // bf16 near 1 moves in steps of 2^-7
+  const opt = await ShardedMicroAdam.create([sharded], lr, group);
+  const reference = new MicroAdam([plain], lr);
+  for (let step = 0; step < 3; step++) {
+    const grads = [Float32Array.from({ length: 1500 }, () => next() - 0.5)];
+    await opt.step(grads);
+    reference.step(grads);
+  }
+  expect(Buffer.from(sharded.data.buffer)).toEqual(Buffer.from(plain.data.buffer));
+  expect(Buffer.from(sharded.data.buffer)).not.toEqual(Buffer.from(bits.buffer));
+  await expect(ShardedMicroAdam.create([{ data: new Float32Array(10), dtype: "bf16" } as never], options, group)).rejects.toThrow(
+    /Expected params\[0\]\.data to be a Uint16Array|Uint16Array .*params\[0\]\.data/,
+  );
+  await expect(ShardedMicroAdam.create([{ data: new Uint16Array(10), dtype: "f8" } as never], options, group)).rejects.toThrow(/params\[0\]\.dtype/);
+});
+
 test("its collectives check what they are given", async () => {
   const group = ProcessGroup.single();
   await expect(group.broadcast(Uint8Array.of(1), 1)).rejects.toThrow(/root/);

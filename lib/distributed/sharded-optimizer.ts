@@ -225,7 +225,7 @@ export class ShardedMicroAdam {
    * A sharded optimizer over `params` (the same tensor list, sizes and options on every rank),
    * after checking with every rank that they agree: a difference is an error on every rank.
    */
-  static async create(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): Promise<ShardedMicroAdam> {
+  static async create(params: ShardedTensor[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): Promise<ShardedMicroAdam> {
     const optimizer = new ShardedMicroAdam(params, options, group);
     try {
       await optimizer.checkAgreement();
@@ -241,7 +241,7 @@ export class ShardedMicroAdam {
    * create() with the agreement check waited for on the JS thread (for synchronous hosts: the
    * tfjs optimizer builds its sharded optimizer inside its first applyGradients).
    */
-  static createSync(params: Float32Array[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): ShardedMicroAdam {
+  static createSync(params: ShardedTensor[] | ShardedParamGroup[], options: ShardedMicroAdamOptions, group: ProcessGroup): ShardedMicroAdam {
     const optimizer = new ShardedMicroAdam(params, options, group);
     try {
       if (optimizer.device === "cuda") throw rangeError("options.device", "'cpu' for createSync (a CUDA optimizer joins NCCL asynchronously: use create)", "cuda");
