@@ -10,7 +10,8 @@
 # MICROADAM_HOSTS_SHM, when set, gives each host its own folder <it>/<host> for Open MPI's
 # shared-memory files (btl_vader_backing_directory), as each machine has its own /dev/shm: they are
 # named by the machine's host name and the rank's local rank, so two hosts with the same real
-# name would otherwise open each other's segments (a crash at 2 + 2 ranks).
+# name would otherwise open each other's segments (a crash at 2 + 2 ranks); and its own session
+# directory (orte_tmpdir_base), for the same reason.
 while [ $# -gt 0 ]; do
   case "$1" in
     -*) shift ;;
@@ -23,8 +24,12 @@ if [ -n "$MICROADAM_RSH_LOG" ]; then printf '%s %s\n' "$host" "$*" >>"$MICROADAM
 MICROADAM_LAUNCHED_HOST=$host
 export MICROADAM_LAUNCHED_HOST
 if [ -n "$MICROADAM_HOSTS_SHM" ]; then
-  mkdir -p "$MICROADAM_HOSTS_SHM/$host" || exit 1
+  mkdir -p "$MICROADAM_HOSTS_SHM/$host" "$MICROADAM_HOSTS_SHM/$host-tmp" || exit 1
   OMPI_MCA_btl_vader_backing_directory=$MICROADAM_HOSTS_SHM/$host
-  export OMPI_MCA_btl_vader_backing_directory
+  # The daemon's session directory too (each machine has its own /tmp): it is named by the real
+  # host name, so two daemons here would create the same one at once ("File exists" in
+  # session_dir.c) and share the files in it.
+  OMPI_MCA_orte_tmpdir_base=$MICROADAM_HOSTS_SHM/$host-tmp
+  export OMPI_MCA_btl_vader_backing_directory OMPI_MCA_orte_tmpdir_base
 fi
 exec /bin/sh -c "$*"
